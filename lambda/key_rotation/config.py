@@ -1,0 +1,119 @@
+"""Settings of the rotation function, read from the environment variables that the stack sets."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from enum import Enum
+from typing import Mapping
+
+DEFAULT_KEY_SESSION_SECONDS = 3600
+DEFAULT_MIN_KEY_VALIDITY_SECONDS = 1800
+# STS AssumeRole accepts DurationSeconds from 900 to 43200. Role chaining caps it at 3600,
+# and STS rejects a larger value then, so the stack passes 3600.
+MIN_SESSION_SECONDS = 900
+MAX_SESSION_SECONDS = 43200
+DEFAULT_FUNCTION_NAME = "key-rotation"
+# The testSecret call to Mantle must finish well inside the function timeout (one minute in the stack).
+MANTLE_TIMEOUT_SECONDS = 10.0
+
+
+class KeyCheckMode(str, Enum):
+    """What testSecret checks (environment variable TEST_SECRET_MODE)."""
+
+    # An authenticated GET {MANTLE_BASE_URL}/models with the pending key must return HTTP 200.
+    MANTLE = "mantle"
+    # Only the stored key document and its remaining validity are checked.
+    FORMAT = "format"
+
+
+class RotationConfigError(ValueError):
+    """Raised when environment variables are missing or invalid; the message lists each problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"Invalid key rotation settings; fix these environment variables:\n{lines}")
+
+
+@dataclass(frozen=True)
+class RotationConfig:
+    """Settings of one function instance."""
+
+    key_issuer_role_arn: str
+    mantle_base_url: str | None
+    key_session_seconds: int
+    min_key_validity_seconds: int
+    key_check_mode: KeyCheckMode
+    function_name: str
+    mantle_timeout_seconds: float = MANTLE_TIMEOUT_SECONDS
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> "RotationConfig":
+        """Parse the settings, raising RotationConfigError that names every bad variable."""
+        environ = os.environ if environ is None else environ
+        problems: list[str] = []
+
+        role_arn = environ.get("KEY_ISSUER_ROLE_ARN", "").strip()
+        if not role_arn.startswith("arn:") or ":role/" not in role_arn:
+            problems.append(
+                f"KEY_ISSUER_ROLE_ARN is {role_arn!r}; set it to the ARN of the key-issuer IAM role "
+                "(arn:aws:iam::<account>:role/<name>)"
+            )
+
+        session_seconds = _parse_int(
+            environ, "KEY_SESSION_SECONDS", DEFAULT_KEY_SESSION_SECONDS, MIN_SESSION_SECONDS, MAX_SESSION_SECONDS, problems
+        )
+        min_validity = _parse_int(
+            environ, "MIN_KEY_VALIDITY_SECONDS", DEFAULT_MIN_KEY_VALIDITY_SECONDS, 0, MAX_SESSION_SECONDS, problems
+        )
+        if session_seconds is not None and min_validity is not None and min_validity >= session_seconds:
+            problems.append(
+                f"MIN_KEY_VALIDITY_SECONDS ({min_validity}) must be less than KEY_SESSION_SECONDS ({session_seconds}), "
+                "because a new key never has more validity than its signing session and every key would be abandoned"
+            )
+
+        mode_text = environ.get("TEST_SECRET_MODE", KeyCheckMode.MANTLE.value).strip().lower()
+        try:
+            mode = KeyCheckMode(mode_text)
+        except ValueError:
+            allowed = ", ".join(repr(member.value) for member in KeyCheckMode)
+            problems.append(f"TEST_SECRET_MODE is {mode_text!r}; expected one of {allowed}")
+            mode = None
+
+        base_url = environ.get("MANTLE_BASE_URL", "").strip().rstrip("/") or None
+        if base_url is not None and not base_url.startswith(("https://", "http://")):
+            problems.append(
+                f"MANTLE_BASE_URL is {base_url!r}; expected a full URL including the base path, "
+                "for example https://bedrock-mantle.us-east-1.api.aws/openai/v1"
+            )
+        elif base_url is None and mode is KeyCheckMode.MANTLE:
+            problems.append("MANTLE_BASE_URL is missing; TEST_SECRET_MODE=mantle needs it to test the pending key")
+
+        if problems:
+            raise RotationConfigError(problems)
+        return cls(
+            key_issuer_role_arn=role_arn,
+            mantle_base_url=base_url,
+            key_session_seconds=session_seconds,
+            min_key_validity_seconds=min_validity,
+            key_check_mode=mode,
+            function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", "").strip() or DEFAULT_FUNCTION_NAME,
+        )
+
+
+def _parse_int(
+    environ: Mapping[str, str], name: str, default: int, minimum: int, maximum: int, problems: list[str]
+) -> int | None:
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        problems.append(f"{name} is {text!r}; expected an integer number of seconds from {minimum} to {maximum}")
+        return None
+    if not minimum <= value <= maximum:
+        problems.append(f"{name} is {value}; expected seconds from {minimum} to {maximum}")
+        return None
+    return value

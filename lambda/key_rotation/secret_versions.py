@@ -1,0 +1,71 @@
+"""Staging-label checks and reads of the secret's versions that the rotation steps share."""
+
+from __future__ import annotations
+
+import logging
+from enum import Enum
+from typing import Any, Mapping
+
+from key_rotation.errors import RotationNotEnabledError, VersionNotPendingError
+
+logger = logging.getLogger(__name__)
+
+AWSCURRENT = "AWSCURRENT"
+AWSPENDING = "AWSPENDING"
+AWSPREVIOUS = "AWSPREVIOUS"
+
+
+class TokenState(Enum):
+    """Where the rotation's version stands before a step runs."""
+
+    PENDING = "pending"
+    ALREADY_CURRENT = "already_current"
+
+
+def check_rotation_request(metadata: Mapping[str, Any], secret_id: str, token: str) -> TokenState:
+    """Check a DescribeSecret response before a step, as Secrets Manager requires of a rotation function.
+
+    Raises RotationNotEnabledError when rotation is off, and VersionNotPendingError when the token
+    is no version of the secret or a version that is neither AWSCURRENT nor AWSPENDING.
+    """
+    # DescribeSecret omits RotationEnabled on a secret that never had rotation configured.
+    if not metadata.get("RotationEnabled", False):
+        raise RotationNotEnabledError(
+            f"secret {secret_id} does not have rotation enabled; configure a rotation schedule with this function"
+        )
+
+    versions = metadata.get("VersionIdsToStages", {})
+    if token not in versions:
+        raise VersionNotPendingError(
+            f"ClientRequestToken {token} is not a version of secret {secret_id}; start a rotation with RotateSecret"
+        )
+    stages = versions[token]
+    if AWSCURRENT in stages:
+        return TokenState.ALREADY_CURRENT
+    if AWSPENDING not in stages:
+        raise VersionNotPendingError(
+            f"version {token} of secret {secret_id} has stages {sorted(stages)} but not AWSPENDING; "
+            "its rotation was finished or abandoned, so start a new rotation with RotateSecret"
+        )
+    return TokenState.PENDING
+
+
+def find_version_with_stage(metadata: Mapping[str, Any], stage: str) -> str | None:
+    """Return the version id that carries ``stage``, or None."""
+    for version_id, stages in metadata.get("VersionIdsToStages", {}).items():
+        if stage in stages:
+            return version_id
+    return None
+
+
+def read_pending_value(secretsmanager: Any, secret_id: str, token: str) -> str | None:
+    """Return the SecretString of the token's AWSPENDING version, or None when the version has no value yet.
+
+    Secrets Manager creates the AWSPENDING version without a value, and GetSecretValue then
+    raises ResourceNotFoundException.
+    """
+    try:
+        response = secretsmanager.get_secret_value(SecretId=secret_id, VersionId=token, VersionStage=AWSPENDING)
+    except secretsmanager.exceptions.ResourceNotFoundException:
+        return None
+    return response.get("SecretString")

@@ -1,0 +1,139 @@
+"""The worker pool: the job queue and its dead-letter queue feeding the worker function."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks import metrics
+from stacks.config import RegionSettings
+from stacks.functions import python_function
+from stacks.nag import acknowledge
+from stacks.results_store import RESULT_PREFIXES
+
+# SQS keeps a message at most 14 days; the DLQ keeps it that long so nothing expires before an operator looks.
+MAX_RETENTION = Duration.days(14)
+
+
+class WorkerPool(Construct):
+    """Job queue, DLQ and the worker function on an event source mapping capped at the pool size."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: RegionSettings, data_key: kms.IKey,
+                 api_key_secret: secretsmanager.ISecret, results_bucket: s3.IBucket, bundle: bool) -> None:
+        super().__init__(scope, construct_id)
+
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=data_key,
+            enforce_ssl=True,
+            retention_period=MAX_RETENTION,
+        )
+        for finding in ("AwsSolutions-SQS3", "Serverless-SQSRedrivePolicy"):
+            acknowledge(
+                self.dead_letter_queue,
+                finding,
+                "This is the dead-letter queue of the job queue; a dead-letter queue of its own would only move "
+                "failed jobs further from the operator who redrives them.",
+            )
+
+        self.job_queue = sqs.Queue(
+            self,
+            "JobQueue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=data_key,
+            enforce_ssl=True,
+            retention_period=MAX_RETENTION,
+            visibility_timeout=Duration.seconds(settings.queue_visibility_timeout_seconds),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=settings.max_receive_count
+            ),
+        )
+
+        self.function = python_function(
+            self,
+            "Worker",
+            package="worker",
+            description="Runs Gemma 4 jobs from the job queue through Bedrock Mantle and stores the results",
+            settings=settings,
+            timeout=Duration.seconds(settings.function_timeout_seconds),
+            memory_mb=settings.function_memory_mb,
+            bundle=bundle,
+            environment={
+                "MANTLE_BASE_URL": settings.mantle_base_url,
+                "MODEL_ID": settings.model_id,
+                "SERVICE_TIER": settings.service_tier,
+                "API_KEY_SECRET_ARN": api_key_secret.secret_arn,
+                "RESULTS_BUCKET": results_bucket.bucket_name,
+                "JOB_QUEUE_URL": self.job_queue.queue_url,
+                "MAX_ATTEMPTS_PER_DELIVERY": str(settings.max_attempts_per_delivery),
+                "DEFAULT_MAX_OUTPUT_TOKENS": str(settings.default_max_output_tokens),
+                "KEY_REFRESH_MARGIN_SECONDS": str(settings.key_refresh_margin_seconds),
+                "METRICS_NAMESPACE": metrics.NAMESPACE,
+                "METRICS_SERVICE": metrics.WORKER_SERVICE,
+            },
+        )
+        self._grant_worker(data_key, api_key_secret, results_bucket)
+
+        self.function.add_event_source(
+            event_sources.SqsEventSource(
+                self.job_queue,
+                batch_size=settings.batch_size,
+                max_batching_window=Duration.seconds(settings.max_batching_window_seconds),
+                report_batch_item_failures=True,
+                max_concurrency=settings.worker_pool_size,
+            )
+        )
+        acknowledge(
+            self.function,
+            "Serverless-LambdaEventSourceMappingDestination",
+            "SQS event source mappings do not support on-failure destinations; failed jobs move to the job "
+            "queue's dead-letter queue after max_receive_count deliveries, and an alarm watches that queue.",
+        )
+        acknowledge(
+            self.function,
+            "Serverless-LambdaDLQ",
+            "The function is invoked only by its SQS event source mapping, where failed messages go to the job "
+            "queue's dead-letter queue; a function dead-letter queue applies to asynchronous invocations only.",
+        )
+
+    def _grant_worker(self, data_key: kms.IKey, secret: secretsmanager.ISecret, bucket: s3.IBucket) -> None:
+        """Grant the worker what it calls besides its queue, which the event source grants."""
+        role = self.function.role
+        assert role is not None
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadApiKey",
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[secret.secret_arn],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="WriteResults",
+                actions=["s3:PutObject"],
+                resources=[bucket.arn_for_objects(f"{prefix}*") for prefix in RESULT_PREFIXES],
+            )
+        )
+        for prefix in RESULT_PREFIXES:
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::<{Stack.of(bucket).get_logical_id(bucket.node.default_child)}.Arn>/{prefix}*]",
+                "The worker writes one object per job under this prefix, keyed by a job id only known at run time.",
+            )
+        # Decrypt: queue messages and the secret. GenerateDataKey: result objects (SSE-KMS with a bucket key).
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="UseDataKey",
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[data_key.key_arn],
+            )
+        )
