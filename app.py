@@ -9,16 +9,21 @@ import sys
 from aws_cdk import App
 
 from stacks.config import ConfigError, load_settings
-from stacks.nag import add_rule_packs
+from stacks.nag import RULE_PACKS_METADATA_KEY, add_rule_packs
 from stacks.regional_stack import RegionalStack
 
 
 def build_app(app: App) -> App:
     """Add the regional stacks and the nag packs to ``app``; raises ConfigError on a bad setting."""
     settings = load_settings(app.node.get_all_context(), default_account=os.environ.get("CDK_DEFAULT_ACCOUNT"))
-    for region in settings.regions:
+    stacks = [
         RegionalStack(app, settings=settings.for_region(region), account=settings.account, bundle=settings.bundling)
-    add_rule_packs(app)
+        for region in settings.regions
+    ]
+    rule_packs = add_rule_packs(app)
+    for stack in stacks:
+        # The review summary reads this to list the packs that checked the stack.
+        stack.node.add_metadata(RULE_PACKS_METADATA_KEY, list(rule_packs))
     return app
 
 

@@ -8,6 +8,8 @@ from constructs import IConstruct
 
 # Names as cdk-nag reports them in its findings' rule ids (for example "AwsSolutions-SQS3").
 RULE_PACKS = ("AwsSolutions", "Serverless")
+# Stack metadata entry that records which packs checked the stack, for the review summary.
+RULE_PACKS_METADATA_KEY = "gemma-batch:nag-rule-packs"
 
 
 def add_rule_packs(app: App) -> tuple[str, ...]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
 import urllib.error
 import urllib.request
+
+from aws_bedrock_token_generator.token_generator import AUTH_PREFIX as API_KEY_PREFIX
 
 from key_rotation.errors import MantleCheckError
 
@@ -40,10 +43,11 @@ def check_api_key(base_url: str, api_key: str, timeout_seconds: float) -> None:
         raise MantleCheckError(
             f"GET {url} with the pending key returned HTTP {error.code} {error.reason}: {body!r}. "
             "A 401 or 403 means Mantle rejected the key: check the key-issuer role's Bedrock Mantle permissions."
-        ) from None
-    except (urllib.error.URLError, TimeoutError, OSError) as error:
+        ) from error
+    except (OSError, http.client.HTTPException) as error:
+        # URLError, timeouts and dropped connections are OSError; a malformed response is HTTPException.
         reason = getattr(error, "reason", error)
-        raise MantleCheckError(f"GET {url} with the pending key failed: {reason}") from None
+        raise MantleCheckError(f"GET {url} with the pending key failed: {reason}") from error
 
     if status != 200:
         raise MantleCheckError(f"GET {url} with the pending key returned HTTP {status}; expected 200")
@@ -56,4 +60,4 @@ def _read_error_body(error: urllib.error.HTTPError, api_key: str) -> str:
     except OSError:
         return ""
     # A service that echoes the request must not put the key into the raised error, which gets logged.
-    return body.replace(api_key, "<api key>")
+    return body.replace(api_key, "<api key>").replace(api_key.removeprefix(API_KEY_PREFIX), "<api key>")

@@ -1,0 +1,1 @@
+"""The four steps of a Secrets Manager rotation, one module each. Every module exposes ``run(dependencies, secret_id, token)``."""
