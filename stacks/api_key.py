@@ -28,6 +28,15 @@ KEY_SESSION_SECONDS = 3600
 SECRETS_MANAGER_BACKSTOP = Duration.hours(4)
 
 
+def min_key_validity_seconds(rotation_interval_minutes: int) -> int:
+    """Return the validity below which a pending key is abandoned instead of made current.
+
+    Two rotation intervals, so a key made current outlives the next rotation with room to spare,
+    but at most the session length minus 15 minutes, so a freshly minted key always passes.
+    """
+    return min(2 * rotation_interval_minutes * 60, KEY_SESSION_SECONDS - 900)
+
+
 class ApiKey(Construct):
     """Secret, key-issuer role, rotation function and the rotation schedules."""
 
@@ -54,8 +63,7 @@ class ApiKey(Construct):
             environment={
                 "MANTLE_BASE_URL": settings.mantle_base_url,
                 "KEY_SESSION_SECONDS": str(KEY_SESSION_SECONDS),
-                # A pending key with less validity left than twice the rotation interval is abandoned.
-                "MIN_KEY_VALIDITY_SECONDS": str(2 * settings.key_rotation_interval_minutes * 60),
+                "MIN_KEY_VALIDITY_SECONDS": str(min_key_validity_seconds(settings.key_rotation_interval_minutes)),
                 "TEST_SECRET_MODE": "mantle",
             },
         )

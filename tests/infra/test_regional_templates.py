@@ -343,3 +343,33 @@ def test_stack_is_pinned_to_its_region(cloud_assembly, templates: dict, region: 
         if other != region:
             assert other not in text
     assert "Fn::ImportValue" not in text
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_rotation_role_touches_only_its_secret_and_key(templates: dict, region: str) -> None:
+    template = templates[region]
+    role_id, _ = single_resource(template, "AWS::IAM::Role", "ApiKeyRotationFunctionRole")
+    secret_id, _ = single_resource(template, "AWS::SecretsManager::Secret")
+    data_key_id, _ = single_resource(template, "AWS::KMS::Key", "EncryptionDataKey")
+    statements = _policies_of_role(template, role_id)
+
+    secret_statements = [s for s in statements if any(a.startswith("secretsmanager:") for a in _actions(s))]
+    assert len(secret_statements) == 1
+    assert _actions(secret_statements[0]) == {
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecretVersionStage",
+    }
+    assert secret_statements[0]["Resource"] == {"Ref": secret_id}
+
+    key_statements = [s for s in statements if any(a.startswith("kms:") for a in _actions(s))]
+    assert len(key_statements) == 1
+    assert _actions(key_statements[0]) == {"kms:Decrypt", "kms:GenerateDataKey"}
+    assert _ref_id(key_statements[0]["Resource"]) == data_key_id
+    assert key_statements[0]["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}
+    }
+
+    other_actions = set().union(*(_actions(s) for s in statements)) - _actions(secret_statements[0]) - _actions(key_statements[0])
+    assert other_actions == {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords", "sts:AssumeRole"}
