@@ -19,7 +19,7 @@ MANTLE_TIMEOUT_SECONDS = 10.0
 
 
 class KeyCheckMode(str, Enum):
-    """What testSecret checks (environment variable TEST_SECRET_MODE)."""
+    """The check testSecret runs on the pending key (environment variable TEST_SECRET_MODE)."""
 
     # An authenticated GET {MANTLE_BASE_URL}/models with the pending key must return HTTP 200.
     MANTLE = "mantle"

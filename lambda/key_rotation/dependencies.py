@@ -1,4 +1,4 @@
-"""What every rotation step needs: settings, AWS clients and a clock."""
+"""Settings, AWS clients and the clock that every rotation step receives."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ class KeyIssuerError(RotationError):
 
 
 class PendingKeyInvalidError(RotationError):
-    """Raised when the AWSPENDING version holds no key document this function wrote."""
+    """Raised when the AWSPENDING version contains no key document this function wrote."""
 
 
 class PendingKeyExpiringError(RotationError):

@@ -27,8 +27,8 @@ from key_rotation.errors import KeyIssuerError
 
 logger = logging.getLogger(__name__)
 
-# The token generator's maximum. The signing session ends first (at most one hour with role
-# chaining), and expires_at records that end; asking for the maximum keeps a key minted from a
+# The token generator's maximum. The signing session usually ends first (at most one hour with
+# role chaining), and expires_at records that end. Asking for the maximum keeps a key from a
 # longer session valid for that whole session.
 REQUESTED_KEY_LIFETIME = timedelta(hours=12)
 # STS limits RoleSessionName to 64 characters of [\w+=,.@-].

@@ -28,7 +28,11 @@ _OPENER = urllib.request.build_opener(_RejectRedirects)
 
 
 def check_api_key(base_url: str, api_key: str, timeout_seconds: float) -> None:
-    """Send ``GET {base_url}/models`` with the key as bearer token and raise MantleCheckError unless it returns 200."""
+    """Send ``GET {base_url}/models`` with the key as bearer token and raise MantleCheckError unless it returns 200.
+
+    There is one attempt. A 429, a 503 or a timeout fails the step, and Secrets Manager's retry
+    of the rotation tests the same pending key again until testSecret abandons it near expiry.
+    """
     url = f"{base_url}/models"
     request = urllib.request.Request(
         url, method="GET", headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"}

@@ -16,7 +16,7 @@ AWSPREVIOUS = "AWSPREVIOUS"
 
 
 class TokenState(Enum):
-    """Where the rotation's version stands before a step runs."""
+    """State of the rotation's version before a step runs."""
 
     PENDING = "pending"
     ALREADY_CURRENT = "already_current"
@@ -28,7 +28,7 @@ def check_rotation_request(metadata: Mapping[str, Any], secret_id: str, token: s
     Raises RotationNotEnabledError when rotation is off, and VersionNotPendingError when the token
     is no version of the secret or a version that is neither AWSCURRENT nor AWSPENDING.
     """
-    # DescribeSecret omits RotationEnabled on a secret that never had rotation configured.
+    # moto 5.2.5 omits RotationEnabled until RotateSecret was called, so a missing field counts as off.
     if not metadata.get("RotationEnabled", False):
         raise RotationNotEnabledError(
             f"secret {secret_id} does not have rotation enabled; configure a rotation schedule with this function"

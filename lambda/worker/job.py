@@ -13,19 +13,22 @@ JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 CHAT_ROLES = ("system", "developer", "user", "assistant", "tool")
 JOB_FIELDS = ("job_id", "prompt", "messages", "instructions", "model", "max_output_tokens")
 
-# Values quoted in error messages are cut to this many characters, so that a prompt sent in the
-# wrong field does not end up whole in a failure record's reason or in the logs.
+# Values quoted in error messages are cut to this many characters to keep the reasons short.
+# The failure record stores the whole body anyway.
 _QUOTED_VALUE_LIMIT = 40
 
 
 class InvalidJobError(ValueError):
     """Raised for a body that is not a valid job. The message names the field and the fix.
 
-    ``job_id`` is the body's job id when that field itself was valid, else None.
+    ``field_name`` is the field at fault (``body`` when the body is not a JSON object). Logs show only
+    ``field_name`` because ``reason`` may quote the start of a value. ``job_id`` is the body's job
+    id when that field itself was valid, else None.
     """
 
-    def __init__(self, reason: str, job_id: str | None = None) -> None:
+    def __init__(self, field_name: str, reason: str, job_id: str | None = None) -> None:
         super().__init__(reason)
+        self.field_name = field_name
         self.reason = reason
         self.job_id = job_id
 
@@ -47,10 +50,12 @@ def parse_job(body: str, default_model: str, default_max_output_tokens: int) -> 
     except ValueError as error:
         # JSONDecodeError's message gives only the position, never the text around it.
         raise InvalidJobError(
+            "body",
             f"body is not valid JSON ({error}); send a JSON object with 'job_id' and 'prompt' or 'messages'"
         ) from None
     if not isinstance(document, dict):
         raise InvalidJobError(
+            "body",
             f"body is a JSON {_json_type(document)}; send a JSON object with 'job_id' and 'prompt' or 'messages'"
         )
 
@@ -64,19 +69,21 @@ def parse_job(body: str, default_model: str, default_max_output_tokens: int) -> 
             chat_messages=_parse_chat_messages(document),
         )
     except InvalidJobError as error:
-        raise InvalidJobError(error.reason, job_id=job_id) from None
+        raise InvalidJobError(error.field_name, error.reason, job_id=job_id) from None
 
 
 def _parse_job_id(document: dict[str, Any]) -> str:
     if "job_id" not in document:
         raise InvalidJobError(
+            "job_id",
             "field 'job_id' is missing; add a job id of 1 to 128 characters from A-Z, a-z, 0-9 and . _ : -"
         )
     job_id = document["job_id"]
     if not isinstance(job_id, str):
-        raise InvalidJobError(f"field 'job_id' is a JSON {_json_type(job_id)}; send the job id as a string")
+        raise InvalidJobError("job_id", f"field 'job_id' is a JSON {_json_type(job_id)}; send the job id as a string")
     if not JOB_ID_PATTERN.fullmatch(job_id):
         raise InvalidJobError(
+            "job_id",
             f"field 'job_id' is {_quote(job_id)}; use 1 to 128 characters from A-Z, a-z, 0-9 and . _ : -"
         )
     return job_id
@@ -86,6 +93,7 @@ def _reject_unknown_fields(document: dict[str, Any]) -> None:
     unknown = sorted(name for name in document if name not in JOB_FIELDS)
     if unknown:
         raise InvalidJobError(
+            unknown[0][:_QUOTED_VALUE_LIMIT],
             f"unknown field {_quote(unknown[0])}; the supported fields are {', '.join(JOB_FIELDS)}"
         )
 
@@ -96,6 +104,7 @@ def _parse_model(document: dict[str, Any], default_model: str) -> str:
         return default_model
     if model not in SUPPORTED_MODELS:
         raise InvalidJobError(
+            "model",
             f"field 'model' is {_quote(model)}; use one of {', '.join(SUPPORTED_MODELS)} or leave it out "
             f"for the default {default_model}"
         )
@@ -109,6 +118,7 @@ def _parse_max_output_tokens(document: dict[str, Any], default: int) -> int:
     # bool is a subclass of int in Python, but JSON true is not a token count.
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_OUTPUT_TOKENS_LIMIT:
         raise InvalidJobError(
+            "max_output_tokens",
             f"field 'max_output_tokens' is {_quote(value)}; use a whole number from 1 to {MAX_OUTPUT_TOKENS_LIMIT} "
             f"or leave it out for the default {default}"
         )
@@ -119,9 +129,10 @@ def _parse_chat_messages(document: dict[str, Any]) -> list[dict[str, Any]]:
     has_prompt = document.get("prompt") is not None
     has_messages = document.get("messages") is not None
     if has_prompt and has_messages:
-        raise InvalidJobError("fields 'prompt' and 'messages' are both set; send only one of them")
+        raise InvalidJobError("prompt", "fields 'prompt' and 'messages' are both set; send only one of them")
     if not has_prompt and not has_messages:
         raise InvalidJobError(
+            "prompt",
             "fields 'prompt' and 'messages' are both missing; send the prompt as a string in 'prompt' "
             "or an OpenAI chat message list in 'messages'"
         )
@@ -130,9 +141,11 @@ def _parse_chat_messages(document: dict[str, Any]) -> list[dict[str, Any]]:
     if has_prompt:
         prompt = document["prompt"]
         if not isinstance(prompt, str):
-            raise InvalidJobError(f"field 'prompt' is a JSON {_json_type(prompt)}; send the prompt as a string")
+            raise InvalidJobError(
+                "prompt", f"field 'prompt' is a JSON {_json_type(prompt)}; send the prompt as a string"
+            )
         if not prompt.strip():
-            raise InvalidJobError("field 'prompt' is empty; send the prompt text")
+            raise InvalidJobError("prompt", "field 'prompt' is empty; send the prompt text")
         return [*system_messages, {"role": "user", "content": prompt}]
 
     return [*system_messages, *_validate_messages(document["messages"])]
@@ -143,6 +156,7 @@ def _parse_instructions(instructions: Any) -> list[dict[str, Any]]:
         return []
     if not isinstance(instructions, str):
         raise InvalidJobError(
+            "instructions",
             f"field 'instructions' is a JSON {_json_type(instructions)}; send the system prompt as a string"
         )
     if not instructions.strip():
@@ -153,25 +167,32 @@ def _parse_instructions(instructions: Any) -> list[dict[str, Any]]:
 def _validate_messages(messages: Any) -> list[dict[str, Any]]:
     if not isinstance(messages, list):
         raise InvalidJobError(
+            "messages",
             f"field 'messages' is a JSON {_json_type(messages)}; send a list of objects with 'role' and 'content'"
         )
     if not messages:
-        raise InvalidJobError("field 'messages' is an empty list; send at least one message")
+        raise InvalidJobError("messages", "field 'messages' is an empty list; send at least one message")
     for index, message in enumerate(messages):
         location = f"messages[{index}]"
         if not isinstance(message, dict):
             raise InvalidJobError(
-                f"field '{location}' is a JSON {_json_type(message)}; each message is an object with 'role' and 'content'"
+                location,
+                f"field '{location}' is a JSON {_json_type(message)}; "
+                "each message is an object with 'role' and 'content'"
             )
         if "role" not in message:
-            raise InvalidJobError(f"field '{location}.role' is missing; use one of {', '.join(CHAT_ROLES)}")
+            raise InvalidJobError(
+                f"{location}.role", f"field '{location}.role' is missing; use one of {', '.join(CHAT_ROLES)}"
+            )
         if message["role"] not in CHAT_ROLES:
             raise InvalidJobError(
+                f"{location}.role",
                 f"field '{location}.role' is {_quote(message['role'])}; use one of {', '.join(CHAT_ROLES)}"
             )
         content = message.get("content")
         if not isinstance(content, (str, list)):
             raise InvalidJobError(
+                f"{location}.content",
                 f"field '{location}.content' is a JSON {_json_type(content)}; "
                 "send the text as a string or a list of content parts"
             )

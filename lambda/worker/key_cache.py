@@ -17,7 +17,7 @@ Clock = Callable[[], datetime]
 
 
 class ApiKeyUnavailableError(RuntimeError):
-    """Raised when no usable key can be read. The jobs return to the queue and nothing is lost."""
+    """Raised when no usable key can be read. The processor then defers the jobs, so they return to the queue."""
 
 
 def utc_now() -> datetime:

@@ -74,7 +74,10 @@ class MetricsRecorder:
         return document
 
     def flush(self, namespace: str, service: str, stream: TextIO | None = None) -> None:
-        """Write one EMF document as a single line. Lambda sends stdout to CloudWatch Logs, which extracts the metrics."""
+        """Write one EMF document as a single line.
+
+        Lambda sends stdout to CloudWatch Logs, which extracts the metrics from the document.
+        """
         document = self.emf_document(namespace, service, int(time.time() * 1000))
         target = stream if stream is not None else sys.stdout
         target.write(json.dumps(document, separators=(",", ":")) + "\n")

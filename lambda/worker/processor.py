@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from worker import metrics as metric_names
 from worker.job import InvalidJobError, Job, parse_job
 from worker.key_cache import ApiKeyCache, ApiKeyUnavailableError, utc_now
-from worker.mantle_client import MantleClient, MantleRequestError
+from worker.mantle_client import Completion, MantleClient, MantleRequestError
 from worker.metrics import MetricsRecorder
 from worker.results import Delivery, ResultStore, failed_record, invalid_record, success_record
 from worker.retry_policy import Action, RandomSource, RetryPolicy
@@ -46,7 +46,7 @@ _UNSUPPORTED_ROUTE = re.compile(r"is(?:n't|n’t| not) supported on this route",
 
 @dataclass(frozen=True)
 class RecordOutcome:
-    """How one record ended. ``report_failure`` puts its message id into ``batchItemFailures``."""
+    """The outcome of one record. ``report_failure`` puts its message id into ``batchItemFailures``."""
 
     message_id: str
     job_id: str | None
@@ -59,6 +59,13 @@ class _Deferred(Exception):
         super().__init__(reason)
         self.reason = reason
         self.retry_after_seconds = retry_after_seconds
+
+
+class _Rejected(Exception):
+    def __init__(self, error: MantleRequestError, attempts: int) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.attempts = attempts
 
 
 class JobProcessor:
@@ -90,8 +97,13 @@ class JobProcessor:
             backoff_max_seconds=settings.backoff_max_seconds,
         )
 
-    def process(self, record: dict[str, Any], remaining_ms: Callable[[], int], metrics: MetricsRecorder) -> RecordOutcome:
-        """Process one record and return its outcome. Exceptions never escape, so one job cannot fail the others."""
+    def process(
+        self, record: dict[str, Any], remaining_ms: Callable[[], int], metrics: MetricsRecorder
+    ) -> RecordOutcome:
+        """Process one record and return its outcome.
+
+        Every Exception is caught and logged here, so one job cannot fail the others.
+        """
         message_id = str(record.get("messageId", "unknown"))
         job_id: str | None = None
         try:
@@ -128,6 +140,40 @@ class JobProcessor:
     def _run(
         self, job: Job, delivery: Delivery, remaining_ms: Callable[[], int], metrics: MetricsRecorder
     ) -> RecordOutcome:
+        try:
+            completion, attempts, latency_ms = self._complete_with_retries(job, delivery, remaining_ms, metrics)
+        except _Rejected as rejected:
+            return self._store_failed(job, rejected.error, delivery, rejected.attempts, metrics)
+
+        record = success_record(
+            job,
+            completion,
+            delivery=delivery,
+            requested_service_tier=self._settings.service_tier,
+            attempts=attempts,
+            latency_ms=latency_ms,
+            finished_at=self._clock(),
+        )
+        key = self._store.put_result(job.job_id, record)
+        metrics.add(metric_names.JOBS_SUCCEEDED)
+        logger.info(
+            "job %s (message %s): succeeded after %d attempts, last one %d ms, stored at %s",
+            job.job_id,
+            delivery.message_id,
+            attempts,
+            latency_ms,
+            key,
+        )
+        return RecordOutcome(delivery.message_id, job.job_id, OUTCOME_SUCCEEDED, report_failure=False)
+
+    def _complete_with_retries(
+        self, job: Job, delivery: Delivery, remaining_ms: Callable[[], int], metrics: MetricsRecorder
+    ) -> tuple[Completion, int, int]:
+        """Return the completion, the number of requests sent and the last request's latency in ms.
+
+        Raises _Deferred when the job must wait for its next delivery and _Rejected when Mantle
+        rejected it for good.
+        """
         attempt = 0
         key_refreshed = False
         while True:
@@ -168,44 +214,25 @@ class JobProcessor:
                     now=self._clock(),
                     random=self._random,
                 )
-                if decision.action is Action.RETRY:
-                    logger.info(
-                        "job %s (message %s): retrying after attempt %d in %.3f s (%s)",
-                        job.job_id,
-                        delivery.message_id,
-                        attempt,
-                        decision.delay_seconds,
-                        "Retry-After" if decision.retry_after_seconds is not None else "backoff",
-                    )
-                    self._sleep(decision.delay_seconds)
-                    continue
+                if decision.action is Action.FAIL:
+                    raise _Rejected(error, attempt) from None
                 if decision.action is Action.DEFER:
                     raise _Deferred(decision.reason, decision.retry_after_seconds) from None
-                return self._store_failed(job, error, delivery, attempt, metrics)
+                logger.info(
+                    "job %s (message %s): retrying after attempt %d in %.3f s (%s)",
+                    job.job_id,
+                    delivery.message_id,
+                    attempt,
+                    decision.delay_seconds,
+                    "Retry-After" if decision.retry_after_seconds is not None else "backoff",
+                )
+                self._sleep(decision.delay_seconds)
+                continue
 
-            latency_ms = int((time.monotonic() - started) * 1000)
-            record = success_record(
-                job,
-                completion,
-                delivery=delivery,
-                requested_service_tier=self._settings.service_tier,
-                attempts=attempt,
-                latency_ms=latency_ms,
-                finished_at=self._clock(),
-            )
-            key = self._store.put_result(job.job_id, record)
+            # Tokens are counted when Mantle returns them, even if storing the result fails later.
             metrics.add(metric_names.INPUT_TOKENS, completion.input_tokens or 0)
             metrics.add(metric_names.OUTPUT_TOKENS, completion.output_tokens or 0)
-            metrics.add(metric_names.JOBS_SUCCEEDED)
-            logger.info(
-                "job %s (message %s): succeeded after %d attempts in %d ms, stored at %s",
-                job.job_id,
-                delivery.message_id,
-                attempt,
-                latency_ms,
-                key,
-            )
-            return RecordOutcome(delivery.message_id, job.job_id, OUTCOME_SUCCEEDED, report_failure=False)
+            return completion, attempt, int((time.monotonic() - started) * 1000)
 
     def _current_key(self) -> str:
         try:
@@ -224,12 +251,14 @@ class JobProcessor:
         record = invalid_record(error.job_id, error.reason, delivery=delivery, finished_at=self._clock())
         key = self._store.put_failure(name, record)
         metrics.add(metric_names.JOBS_FAILED)
+        # The reason may quote the start of a field's value, which could be prompt text, so only
+        # the field name is logged. The failure record contains the whole reason.
         logger.warning(
-            "job %s (message %s): invalid and not retried, stored at %s: %s",
+            "job %s (message %s): invalid field %r, not retried, failure record stored at %s",
             error.job_id,
             delivery.message_id,
+            error.field_name,
             key,
-            error.reason,
         )
         return RecordOutcome(delivery.message_id, error.job_id, OUTCOME_INVALID, report_failure=False)
 

@@ -43,6 +43,10 @@ def success_record(
     latency_ms: int,
     finished_at: datetime,
 ) -> dict[str, Any]:
+    """Build a success record. ``latency_ms`` is the duration of the successful request alone.
+
+    ``service_tier.served`` is the tier the response names, or None when the response names none.
+    """
     return {
         "job_id": job.job_id,
         "status": STATUS_SUCCEEDED,

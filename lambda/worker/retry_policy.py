@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Callable, Mapping
 
-# 503 is the documented "service unavailable" answer. The other 5xx statuses and connection
-# errors (status None) are transient as well, so they share the 503 handling.
+# 503 means the service is unavailable for now. The other 5xx statuses and connection errors
+# (status None) are transient as well, so they are retried in the same way.
 THROTTLED_STATUS = 429
 UNAVAILABLE_STATUS = 503
 
@@ -52,12 +52,12 @@ class RetryDecision:
 
 
 def is_retryable(status: int | None) -> bool:
-    """Return whether a failed request may succeed later. None stands for a connection error or timeout."""
+    """Return whether a failed request may succeed later. None means a connection error or timeout."""
     return status is None or status == THROTTLED_STATUS or status >= 500
 
 
 def parse_retry_after(headers: Mapping[str, str], now: datetime) -> float | None:
-    """Return the wait in seconds that ``Retry-After`` (or OpenAI's ``retry-after-ms``) asks for.
+    """Return the wait in seconds that ``Retry-After`` (or OpenAI's ``retry-after-ms``) requests.
 
     ``Retry-After`` is either delta-seconds or an HTTP date (RFC 9110, section 10.2.3). A date in the
     past means no wait. Returns None when neither header is present or the value cannot be parsed.
@@ -105,7 +105,7 @@ class RetryPolicy:
         """Decide what follows failed request number ``attempt`` (1-based) of this delivery.
 
         ``status`` is the HTTP status, or None for a connection error or timeout. A server's
-        Retry-After is the delay when it is present. When it asks for more than
+        Retry-After is the delay when it is present. When it requests more than
         ``backoff_max_seconds``, the job waits in the queue instead of in the invocation.
         """
         if not is_retryable(status):

@@ -13,17 +13,17 @@ logger = logging.getLogger(__name__)
 
 
 def run(dependencies: RotationDependencies, secret_id: str, token: str) -> None:
-    """Store a new key in the AWSPENDING version, unless that version already holds one (a retried step)."""
+    """Store a new key in the AWSPENDING version, unless that version already contains one (a retried step)."""
     pending_value = read_pending_value(dependencies.secretsmanager, secret_id, token)
     if pending_value is not None:
         try:
             existing = ApiKeySecret.from_json(pending_value)
         except MalformedSecretError:
-            # On moto the placeholder that stands in for Secrets Manager's empty version is not a key document.
-            logger.info("createSecret: version %s of secret %s holds no key yet", token, secret_id)
+            # On moto the version contains a placeholder in place of Secrets Manager's empty value.
+            logger.info("createSecret: version %s of secret %s contains no key yet", token, secret_id)
         else:
             logger.info(
-                "createSecret: version %s of secret %s already holds a key (expires_at %s); nothing to do",
+                "createSecret: version %s of secret %s already contains a key (expires_at %s); nothing to do",
                 token,
                 secret_id,
                 existing.expires_at.isoformat(),

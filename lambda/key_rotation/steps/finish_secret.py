@@ -11,7 +11,7 @@ logger = logging.getLogger(__name__)
 
 
 def run(dependencies: RotationDependencies, secret_id: str, token: str) -> None:
-    """Make the token's version AWSCURRENT; Secrets Manager moves AWSPREVIOUS to the version that loses AWSCURRENT."""
+    """Make the token's version AWSCURRENT. Secrets Manager then moves AWSPREVIOUS to the version that lost AWSCURRENT."""
     secretsmanager = dependencies.secretsmanager
     metadata = secretsmanager.describe_secret(SecretId=secret_id)
     current_version = find_version_with_stage(metadata, AWSCURRENT)
@@ -24,9 +24,14 @@ def run(dependencies: RotationDependencies, secret_id: str, token: str) -> None:
         move_request["RemoveFromVersionId"] = current_version
     secretsmanager.update_secret_version_stage(**move_request)
 
-    # Removing AWSPENDING leaves the secret ready for the next RotateSecret. A retry that stops
-    # between the two calls is also fine: AWSPENDING on the AWSCURRENT version counts as finished.
-    secretsmanager.update_secret_version_stage(SecretId=secret_id, VersionStage=AWSPENDING, RemoveFromVersionId=token)
+    # Removing AWSPENDING, as the AWS rotation template does, leaves the secret ready for the next
+    # RotateSecret. The label is removed only while it is there, so the step stays idempotent.
+    # A retry that stops before this is also fine: AWSPENDING on the AWSCURRENT version counts as finished.
+    stages_after_move = secretsmanager.describe_secret(SecretId=secret_id)["VersionIdsToStages"].get(token, [])
+    if AWSPENDING in stages_after_move:
+        secretsmanager.update_secret_version_stage(
+            SecretId=secret_id, VersionStage=AWSPENDING, RemoveFromVersionId=token
+        )
     logger.info(
         "finishSecret: version %s of secret %s is now AWSCURRENT (previous AWSCURRENT: %s)",
         token,
