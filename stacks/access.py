@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import Stack, Token
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -85,6 +86,44 @@ class JobProducerPolicy(Construct):
                 f"AwsSolutions-IAM5[Resource::<{_logical_ref(results_bucket)}.Arn>/{object_arn}*]",
                 "Producers read any result under this prefix: result keys are job ids, unknown until jobs run.",
             )
+
+
+def allow_job_status(producers: JobProducerPolicy, *, job_state_table: dynamodb.ITable, inputs_arn: str | None,
+                     results_bucket: s3.IBucket, stack_name: str) -> None:
+    """Let producers read job status, find the stack's outputs, and upload images when inputs share the results bucket.
+
+    The submit command (``python -m gemma_batch submit``) needs exactly these, besides sending jobs.
+    """
+    policy = producers.policy
+    policy.add_statements(
+        iam.PolicyStatement(
+            sid="ReadJobStatus",
+            actions=["dynamodb:GetItem", "dynamodb:BatchGetItem"],
+            resources=[job_state_table.table_arn],
+        ),
+        iam.PolicyStatement(
+            sid="FindStackOutputs",
+            actions=["cloudformation:DescribeStacks"],
+            resources=[Stack.of(policy).format_arn(service="cloudformation", resource="stack", resource_name=f"{stack_name}/*")],
+        ),
+    )
+    # cdk-nag writes an unresolved account as <AWS::AccountId> and a configured one as its 12 digits.
+    account = Stack.of(policy).account
+    account_in_finding = "<AWS::AccountId>" if Token.is_unresolved(account) else account
+    acknowledge(
+        policy,
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudformation:{Stack.of(policy).region}:{account_in_finding}:"
+        f"stack/{stack_name}/*]",
+        "CloudFormation appends a generated id to a stack's ARN; the wildcard stands for that id of this one stack.",
+    )
+    if inputs_arn is not None:
+        policy.add_statements(iam.PolicyStatement(sid="UploadInputs", actions=["s3:PutObject"], resources=[inputs_arn]))
+        acknowledge(
+            policy,
+            f"AwsSolutions-IAM5[Resource::<{_logical_ref(results_bucket)}.Arn>/inputs/*]",
+            "Producers upload job images under the inputs/ prefix with names of their choosing; they cannot write "
+            "results or failures.",
+        )
 
 
 def _logical_ref(bucket: s3.IBucket) -> str:

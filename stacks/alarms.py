@@ -1,26 +1,34 @@
-"""Alarms of a region and the encrypted topic they notify."""
+"""Alarms of a region and the encrypted topic they notify.
+
+The alarms themselves are data in ``stacks/alarm_definitions.py``; this construct deploys them.
+"""
 
 from __future__ import annotations
 
-from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.alarm_definitions import region_alarms
+from stacks.cdk_metrics import MetricResources, alarm_metric
 from stacks.config import RegionSettings
-from stacks.metrics import WorkerMetrics
 
 
 class Alarms(Construct):
-    """429 and 503 rates, dead-lettered jobs and the age of the oldest job, all sent to one topic."""
+    """429 and 503 rates, sustained throttling, the queues and the worker function, all sent to one topic.
+
+    Other constructs can send their alarms to the topic with ``notify``, or use ``topic`` directly.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: RegionSettings, topic_key: kms.IKey,
-                 job_queue: sqs.IQueue, dead_letter_queue: sqs.IQueue) -> None:
+                 job_queue: sqs.IQueue, dead_letter_queue: sqs.IQueue, worker_function: lambda_.IFunction) -> None:
         super().__init__(scope, construct_id)
+        self.metric_resources = MetricResources(job_queue, dead_letter_queue, worker_function)
 
         self.topic = sns.Topic(
             self,
@@ -31,63 +39,41 @@ class Alarms(Construct):
         )
         if settings.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
+        self._action = cloudwatch_actions.SnsAction(self.topic)
+        self.alarms: dict[str, cloudwatch.AlarmBase] = {}
 
-        period = Duration.seconds(settings.alarm_period_seconds)
-        worker = WorkerMetrics(period=period)
+        definitions = region_alarms(settings)
+        for definition in definitions.metric_alarms:
+            alarm = cloudwatch.Alarm(
+                self,
+                definition.construct_id,
+                alarm_description=definition.description,
+                metric=alarm_metric(definition, self.metric_resources),
+                threshold=definition.threshold,
+                comparison_operator=cloudwatch.ComparisonOperator[definition.comparison.name],
+                evaluation_periods=definition.evaluation_periods,
+                datapoints_to_alarm=definition.datapoints_to_alarm,
+                treat_missing_data=cloudwatch.TreatMissingData[definition.treat_missing_data.name],
+            )
+            self.notify(definition.construct_id, alarm)
 
-        self.throttled_rate = cloudwatch.Alarm(
-            self,
-            "Throttled429Rate",
-            alarm_description=(
-                f"More than {settings.alarm_429_rate_percent:g}% of Mantle requests answered 429 (tokens-per-minute "
-                f"quota) over {settings.alarm_evaluation_periods} periods with at least "
-                f"{settings.alarm_min_requests} requests. Lower the worker pool size or ask for a higher quota."
-            ),
-            metric=worker.rate_percent(worker.throttled_429(), "429 rate (%)", settings.alarm_min_requests),
-            threshold=settings.alarm_429_rate_percent,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=settings.alarm_evaluation_periods,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        self.unavailable_rate = cloudwatch.Alarm(
-            self,
-            "Unavailable503Rate",
-            alarm_description=(
-                f"More than {settings.alarm_503_rate_percent:g}% of Mantle requests answered 503 (regional capacity) "
-                f"over {settings.alarm_evaluation_periods} periods with at least {settings.alarm_min_requests} "
-                "requests. Halve the request rate, hold it 15 minutes, then raise it by 50%."
-            ),
-            metric=worker.rate_percent(worker.unavailable_503(), "503 rate (%)", settings.alarm_min_requests),
-            threshold=settings.alarm_503_rate_percent,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=settings.alarm_evaluation_periods,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        self.dead_letters = cloudwatch.Alarm(
-            self,
-            "DeadLetterQueueNotEmpty",
-            alarm_description="Jobs reached the dead-letter queue. Inspect them, fix the cause, then redrive.",
-            metric=dead_letter_queue.metric_approximate_number_of_messages_visible(period=period, statistic="Maximum"),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        self.oldest_job_age = cloudwatch.Alarm(
-            self,
-            "OldestJobAge",
-            alarm_description=(
-                f"A job has waited more than {settings.alarm_oldest_job_age_seconds} s in the queue. The pool is "
-                "too small for the load, or the worker keeps failing."
-            ),
-            metric=job_queue.metric_approximate_age_of_oldest_message(period=period, statistic="Maximum"),
-            threshold=settings.alarm_oldest_job_age_seconds,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=settings.alarm_evaluation_periods,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
+        for composite in definitions.composite_alarms:
+            any_of = [cloudwatch.AlarmRule.from_alarm(self.alarms[name], cloudwatch.AlarmState.ALARM)
+                      for name in composite.any_of]
+            all_of = [cloudwatch.AlarmRule.from_alarm(self.alarms[name], cloudwatch.AlarmState.ALARM)
+                      for name in composite.all_of]
+            alarm = cloudwatch.CompositeAlarm(
+                self,
+                composite.construct_id,
+                alarm_description=composite.description,
+                alarm_rule=cloudwatch.AlarmRule.all_of(cloudwatch.AlarmRule.any_of(*any_of), *all_of),
+            )
+            self.notify(composite.construct_id, alarm)
 
-        action = cloudwatch_actions.SnsAction(self.topic)
-        for alarm in (self.throttled_rate, self.unavailable_rate, self.dead_letters, self.oldest_job_age):
-            alarm.add_alarm_action(action)
-            alarm.add_ok_action(action)
+    def notify(self, name: str, alarm: cloudwatch.AlarmBase) -> None:
+        """Send ``alarm``'s ALARM and OK transitions to the topic and list it under ``name``."""
+        if name in self.alarms:
+            raise ValueError(f"an alarm named {name!r} is already on the alarm topic")
+        alarm.add_alarm_action(self._action)
+        alarm.add_ok_action(self._action)
+        self.alarms[name] = alarm

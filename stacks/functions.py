@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -15,6 +16,8 @@ from stacks.nag import acknowledge
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
 SHARED_PACKAGES = ("bedrock_key",)
+# Construct id of the stack's one key for function log groups, created by the first function.
+LOGS_KEY_ID = "FunctionLogsKey"
 
 
 def python_function(scope: Construct, construct_id: str, *, package: str, description: str,
@@ -29,6 +32,7 @@ def python_function(scope: Construct, construct_id: str, *, package: str, descri
         scope,
         f"{construct_id}Logs",
         retention=getattr(logs.RetentionDays, _retention_name(settings.log_retention_days)),
+        encryption_key=function_logs_key(scope),
         removal_policy=RemovalPolicy.DESTROY,
     )
     role = iam.Role(
@@ -50,7 +54,7 @@ def python_function(scope: Construct, construct_id: str, *, package: str, descri
         "The only statement on Resource::* is X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords), "
         "which does not support resource-level permissions.",
     )
-    return lambda_.Function(
+    function = lambda_.Function(
         scope,
         construct_id,
         description=description,
@@ -68,6 +72,48 @@ def python_function(scope: Construct, construct_id: str, *, package: str, descri
         tracing=lambda_.Tracing.ACTIVE,
         environment=environment,
     )
+    for pack in ("NIST.800.53.R5", "HIPAA.Security"):
+        acknowledge(
+            function,
+            f"{pack}-LambdaInsideVPC",
+            "The function calls only AWS service endpoints and the Bedrock Mantle endpoint over HTTPS with IAM or "
+            "API key authentication, and no resource inside a VPC; a VPC would add NAT cost and no boundary.",
+        )
+    return function
+
+
+def function_logs_key(scope: Construct) -> kms.IKey:
+    """Return the stack's key for function log groups, creating it on first use.
+
+    The key is apart from the data key because function logs never carry job data, and CloudWatch
+    Logs may use it only for log groups of this account and region.
+    """
+    stack = Stack.of(scope)
+    existing = stack.node.try_find_child(LOGS_KEY_ID)
+    if existing is not None:
+        return existing  # type: ignore[return-value]
+    key = kms.Key(
+        stack,
+        LOGS_KEY_ID,
+        description="Encrypts the Gemma batch function log groups",
+        enable_key_rotation=True,
+        pending_window=Duration.days(30),
+    )
+    # The statement CloudWatch Logs documents for encrypting log groups with a customer managed key.
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AllowCloudWatchLogsOfThisAccount",
+            principals=[iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com")],
+            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            resources=["*"],
+            conditions={
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:*"
+                }
+            },
+        )
+    )
+    return key
 
 
 def _retention_name(days: int) -> str:

@@ -5,11 +5,16 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Environment, Stack
 from constructs import Construct
 
-from stacks.access import JobProducerPolicy, OperatorAccess
+from stacks.access import JobProducerPolicy, OperatorAccess, allow_job_status
 from stacks.alarms import Alarms
 from stacks.api_key import ApiKey
 from stacks.config import RegionSettings
+from stacks.dashboard import OperationsDashboard
 from stacks.encryption import Encryption
+from stacks.job_inputs import JobInputs
+from stacks.job_state import JobState
+from stacks.key_alarms import KeyAlarms
+from stacks.ramp_controller import RampController
 from stacks.results_store import RESULT_PREFIXES, ResultsStore
 from stacks.worker_pool import WorkerPool
 
@@ -26,6 +31,8 @@ class RegionalStack(Stack):
         super().__init__(
             scope,
             stack_name(settings.region),
+            # Explicit, because inside a pipeline stage the default name would gain the stage's prefix.
+            stack_name=stack_name(settings.region),
             env=Environment(account=account, region=settings.region),
             description=f"Gemma 4 batch jobs on Amazon Bedrock (Mantle, {settings.service_tier} tier) "
             f"in {settings.region}",
@@ -43,6 +50,10 @@ class RegionalStack(Stack):
             results_bucket=results.bucket,
             bundle=bundle,
         )
+        api_key.connect_worker(pool.function)
+        job_state = JobState(self, "JobState", data_key=encryption.data_key)
+        inputs = JobInputs(self, "JobInputs", input_bucket_name=settings.input_bucket_name, results_bucket=results.bucket)
+        pool.connect_job_contract(settings=settings, job_state_table=job_state.table, job_inputs=inputs)
         operators = OperatorAccess(self, "Operators", trusted_principals=settings.operator_trusted_principals)
         producers = JobProducerPolicy(
             self,
@@ -59,9 +70,19 @@ class RegionalStack(Stack):
             topic_key=encryption.alarm_topic_key,
             job_queue=pool.job_queue,
             dead_letter_queue=pool.dead_letter_queue,
+            worker_function=pool.function,
         )
+        RampController(self, "RampController", settings=settings, data_key=encryption.data_key, worker_function=pool.function, bundle=bundle)
+        KeyAlarms(self, "KeyAlarms", api_key=api_key, topic=alarms.topic)
+        OperationsDashboard(self, "Dashboard", settings=settings, alarms=alarms)
+
+        allow_job_status(producers, job_state_table=job_state.table, results_bucket=results.bucket,
+                         inputs_arn=inputs.objects_arn if inputs.in_results_bucket else None,
+                         stack_name=stack_name(settings.region))
 
         CfnOutput(self, "JobQueueUrl", value=pool.job_queue.queue_url)
+        CfnOutput(self, "JobStatusTableName", value=job_state.table.table_name)
+        CfnOutput(self, "InputLocation", value=inputs.location)
         CfnOutput(self, "DeadLetterQueueUrl", value=pool.dead_letter_queue.queue_url)
         CfnOutput(self, "ResultsBucketName", value=results.bucket.bucket_name)
         CfnOutput(self, "ApiKeySecretArn", value=api_key.secret.secret_arn)

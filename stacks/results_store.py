@@ -31,13 +31,23 @@ class ResultsStore(Construct):
             enforce_ssl=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             removal_policy=RemovalPolicy.RETAIN,
-            lifecycle_rules=[s3.LifecycleRule(id="ExpireAccessLogs", expiration=Duration.days(90))],
+            versioned=True,
+            lifecycle_rules=[s3.LifecycleRule(id="ExpireAccessLogs", expiration=Duration.days(90),
+                                              noncurrent_version_expiration=Duration.days(7))],
         )
-        acknowledge(
-            self.access_logs_bucket,
-            "AwsSolutions-S1",
-            "This bucket receives the results bucket's server access logs; logging it to itself would loop.",
-        )
+        for pack in ("NIST.800.53.R5", "HIPAA.Security"):
+            acknowledge(
+                self.access_logs_bucket,
+                f"{pack}-S3DefaultEncryptionKMS",
+                "S3 server access logs can be delivered only to a bucket encrypted with S3-managed keys (SSE-S3); "
+                "the logs hold request metadata, never job content.",
+            )
+            acknowledge(
+                self.access_logs_bucket,
+                f"{pack}-S3BucketReplicationEnabled",
+                "Access logs of one region's results bucket stay in that region with the data they describe; "
+                "versioning keeps them from being overwritten, and a copy elsewhere would widen where they live.",
+            )
 
         self.bucket = s3.Bucket(
             self,
@@ -61,3 +71,11 @@ class ResultsStore(Construct):
                 ),
             ],
         )
+        for pack in ("NIST.800.53.R5", "HIPAA.Security"):
+            acknowledge(
+                self.bucket,
+                f"{pack}-S3BucketReplicationEnabled",
+                "Results stay in the region that ran the job, so prompts and answers never leave it; they expire "
+                "after result_retention_days anyway, versioning guards against overwrites, and a lost result is "
+                "recomputed by sending the job again.",
+            )

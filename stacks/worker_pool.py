@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import Duration, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -15,6 +18,7 @@ from constructs import Construct
 from stacks import metrics
 from stacks.config import RegionSettings
 from stacks.functions import python_function
+from stacks.job_inputs import JobInputs
 from stacks.nag import acknowledge
 from stacks.results_store import RESULT_PREFIXES
 
@@ -37,13 +41,12 @@ class WorkerPool(Construct):
             enforce_ssl=True,
             retention_period=MAX_RETENTION,
         )
-        for finding in ("AwsSolutions-SQS3", "Serverless-SQSRedrivePolicy"):
-            acknowledge(
-                self.dead_letter_queue,
-                finding,
-                "This is the dead-letter queue of the job queue; a dead-letter queue of its own would only move "
-                "failed jobs further from the operator who redrives them.",
-            )
+        acknowledge(
+            self.dead_letter_queue,
+            "Serverless-SQSRedrivePolicy",
+            "This is the dead-letter queue of the job queue; a dead-letter queue of its own would only move "
+            "failed jobs further from the operator who redrives them.",
+        )
 
         self.job_queue = sqs.Queue(
             self,
@@ -104,6 +107,52 @@ class WorkerPool(Construct):
             "The function is invoked only by its SQS event source mapping, where failed messages go to the job "
             "queue's dead-letter queue; a function dead-letter queue applies to asynchronous invocations only.",
         )
+        for pack in ("NIST.800.53.R5", "HIPAA.Security"):
+            acknowledge(
+                self.function,
+                f"{pack}-LambdaConcurrency",
+                "The event source mapping's maximum concurrency (worker_pool_size) caps how many workers run; "
+                "reserved concurrency would also take that many executions from the account's pool while idle.",
+            )
+
+    def connect_job_contract(self, *, settings: RegionSettings, job_state_table: dynamodb.ITable, job_inputs: JobInputs) -> None:
+        """Give the worker the job state table, the input location and the job contract settings.
+
+        The worker updates its jobs' state items (claims and final statuses, all UpdateItem) and
+        reads ``s3://`` images from the input location, nothing else there.
+        """
+        environment = {
+            "JOB_STATE_TABLE": job_state_table.table_name,
+            "JOB_STATE_TTL_DAYS": str(settings.result_retention_days),
+            "INPUT_BUCKET": job_inputs.bucket.bucket_name,
+            "INPUT_PREFIX": job_inputs.prefix,
+            "ALLOW_STANDARD_TIER_ESCALATION": "true" if settings.allow_standard_tier_escalation else "false",
+            "REASONING_EFFORT_BY_MODEL": json.dumps(dict(settings.reasoning_effort_by_model), sort_keys=True),
+            "MAX_RECEIVE_COUNT": str(settings.max_receive_count),
+        }
+        for name, value in environment.items():
+            self.function.add_environment(name, value)
+
+        role = self.function.role
+        assert role is not None
+        # NOTE: the role's kms:Decrypt and kms:GenerateDataKey on the data key (UseDataKey) are assumed to cover
+        # DynamoDB's use of that key for this table; this was not checked against AWS.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="TrackJobState",
+                actions=["dynamodb:UpdateItem"],
+                resources=[job_state_table.table_arn],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(sid="ReadJobInputs", actions=["s3:GetObject"], resources=[job_inputs.objects_arn])
+        )
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::{_nag_resource(job_inputs.objects_arn, job_inputs.bucket)}]",
+            "The worker reads the images that jobs name under the input location; their keys are known only at run "
+            "time, and it may read nothing else there.",
+        )
 
     def _grant_worker(self, data_key: kms.IKey, secret: secretsmanager.ISecret, bucket: s3.IBucket) -> None:
         """Grant the worker what it calls besides its queue, which the event source grants."""
@@ -137,3 +186,12 @@ class WorkerPool(Construct):
                 resources=[data_key.key_arn],
             )
         )
+
+
+def _nag_resource(objects_arn: str, bucket: s3.IBucket) -> str:
+    """Return an object ARN as cdk-nag writes it in a finding: a stack bucket by its logical id, an imported one by name."""
+    child = bucket.node.default_child
+    if child is not None:
+        prefix = objects_arn.split("/", 1)[1] if "/" in objects_arn else "*"
+        return f"<{Stack.of(bucket).get_logical_id(child)}.Arn>/{prefix}"  # type: ignore[arg-type]
+    return f"arn:<AWS::Partition>:s3:::{bucket.bucket_name}/*"

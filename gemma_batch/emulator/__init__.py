@@ -5,7 +5,14 @@ so the worker can be tried and tested without AWS.
 """
 
 from gemma_batch.emulator.auth import BearerToken, TokenError, parse_bearer_token, validate_bearer_token
-from gemma_batch.emulator.completions import GEMMA_MODELS, SERVICE_TIERS, count_tokens, expected_answer
+from gemma_batch.emulator.completions import (
+    GEMMA_MODELS,
+    SERVICE_TIERS,
+    count_tokens,
+    expected_answer,
+    expected_reasoning,
+    expected_tool_arguments,
+)
 from gemma_batch.emulator.faults import FaultPlan, FaultRule
 from gemma_batch.emulator.server import MantleEmulator
 
@@ -19,6 +26,8 @@ __all__ = [
     "TokenError",
     "count_tokens",
     "expected_answer",
+    "expected_reasoning",
+    "expected_tool_arguments",
     "parse_bearer_token",
     "validate_bearer_token",
 ]

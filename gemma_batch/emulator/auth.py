@@ -59,10 +59,14 @@ def parse_bearer_token(token: str) -> BearerToken:
     encoded = token[len(TOKEN_PREFIX) :]
     try:
         presigned_url = base64.b64decode(encoded, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        # b64decode raises a plain ValueError for non-ASCII text.
         raise TokenError("the API key is not valid base64 after its prefix") from None
 
-    parts = urlsplit(f"https://{presigned_url}")
+    try:
+        parts = urlsplit(f"https://{presigned_url}")
+    except ValueError:
+        raise TokenError("the API key's presigned URL is not a valid URL") from None
     if parts.hostname != TOKEN_HOST:
         raise TokenError(f"the API key's presigned URL is not for {TOKEN_HOST}")
     query = {name: values[0] for name, values in parse_qs(parts.query, keep_blank_values=True).items()}
@@ -86,7 +90,10 @@ def parse_bearer_token(token: str) -> BearerToken:
         raise TokenError("the API key's X-Amz-Date is not a YYYYMMDDTHHMMSSZ timestamp")
     if not amz_date.startswith(scope_date):
         raise TokenError("the API key's credential scope date does not match its X-Amz-Date")
-    signed_at = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    try:
+        signed_at = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise TokenError("the API key's X-Amz-Date is not a valid date and time") from None
 
     try:
         lifetime = int(query.get("X-Amz-Expires", ""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from dataclasses import asdict, dataclass, replace
@@ -19,7 +20,8 @@ class FaultRule:
     on this route) or ``tier`` (400, the service tier is invalid). ``count`` limits the rule to the
     next N matching requests, and None means no limit. ``fraction`` is the probability that a
     matching request gets the fault. ``retry_after`` adds a Retry-After header of that many seconds,
-    written as delta-seconds or as an HTTP date. ``job_id`` limits the rule to one job's requests.
+    written as delta-seconds or as an HTTP date. ``job_id`` limits the rule to one job's requests,
+    and ``service_tier`` to requests for that tier (``flex`` makes Flex fail while other tiers work).
     """
 
     kind: str
@@ -28,8 +30,18 @@ class FaultRule:
     retry_after: float | None = None
     retry_after_format: str = "seconds"
     job_id: str | None = None
+    service_tier: str | None = None
 
     def __post_init__(self) -> None:
+        # Rules also arrive as JSON over the control API, where any field can have any type.
+        if self.count is not None and (isinstance(self.count, bool) or not isinstance(self.count, int)):
+            raise ValueError(f"fault count must be a whole number, got {self.count!r}")
+        for name in ("fraction", "retry_after"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ValueError(f"fault {name} must be a number, got {value!r}")
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"fault {name} must be a finite number, got {value!r}")
         if self.kind not in FAULT_STATUSES:
             raise ValueError(f"fault kind {self.kind!r} is unknown; use one of {', '.join(FAULT_STATUSES)}")
         if self.count is not None and self.count < 1:
@@ -51,7 +63,7 @@ class FaultRule:
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> "FaultRule":
         """Build a rule from its JSON form, raising ValueError for unknown or invalid fields."""
-        known = {"kind", "count", "fraction", "retry_after", "retry_after_format", "job_id"}
+        known = {"kind", "count", "fraction", "retry_after", "retry_after_format", "job_id", "service_tier"}
         unknown = sorted(set(document) - known)
         if unknown:
             raise ValueError(f"fault field {unknown[0]!r} is unknown; use {', '.join(sorted(known))}")
@@ -82,11 +94,17 @@ class FaultPlan:
         retry_after: float | None = None,
         retry_after_format: str = "seconds",
         job_id: str | None = None,
+        service_tier: str | None = None,
     ) -> None:
         """Give the next ``count`` matching requests the fault ``kind``."""
         self.add(
             FaultRule(
-                kind, count=count, retry_after=retry_after, retry_after_format=retry_after_format, job_id=job_id
+                kind,
+                count=count,
+                retry_after=retry_after,
+                retry_after_format=retry_after_format,
+                job_id=job_id,
+                service_tier=service_tier,
             )
         )
 
@@ -98,16 +116,25 @@ class FaultPlan:
         retry_after: float | None = None,
         retry_after_format: str = "seconds",
         job_id: str | None = None,
+        service_tier: str | None = None,
     ) -> None:
         """Give each matching request the fault ``kind`` with probability ``fraction``, without a limit."""
         self.add(
             FaultRule(
-                kind, fraction=fraction, retry_after=retry_after, retry_after_format=retry_after_format, job_id=job_id
+                kind,
+                fraction=fraction,
+                retry_after=retry_after,
+                retry_after_format=retry_after_format,
+                job_id=job_id,
+                service_tier=service_tier,
             )
         )
 
     def set_latency(self, seconds: float) -> None:
         """Delay every API response by ``seconds``."""
+        # time.sleep raises for NaN and infinity, which would turn every later request into a 500.
+        if not math.isfinite(seconds):
+            raise ValueError(f"latency must be a finite number of seconds, got {seconds}")
         if seconds < 0:
             raise ValueError(f"latency must not be negative, got {seconds}")
         with self._lock:
@@ -125,11 +152,13 @@ class FaultPlan:
             self._latency_seconds = 0.0
             self._random = random.Random(self._seed)
 
-    def draw(self, job_id: str | None) -> FaultRule | None:
+    def draw(self, job_id: str | None, service_tier: str | None = None) -> FaultRule | None:
         """Return the first rule that applies to this request, using up one of its count."""
         with self._lock:
             for index, rule in enumerate(self._rules):
                 if rule.job_id is not None and rule.job_id != job_id:
+                    continue
+                if rule.service_tier is not None and rule.service_tier != service_tier:
                     continue
                 if rule.fraction < 1.0 and self._random.random() >= rule.fraction:
                     continue

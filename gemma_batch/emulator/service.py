@@ -18,7 +18,14 @@ from typing import Any, Mapping
 
 from gemma_batch.emulator import completions
 from gemma_batch.emulator.auth import TokenError, parse_bearer_token, validate_bearer_token
+from gemma_batch.emulator.capacity import QUOTA_EXCEEDED_MESSAGE, TokenQuota, reserved_tokens, used_tokens
 from gemma_batch.emulator.faults import FaultPlan, FaultRule
+from gemma_batch.emulator.request_features import (
+    RequestError,
+    RequestFeatures,
+    read_chat_features,
+    read_responses_features,
+)
 from gemma_batch.emulator.stats import RequestStats
 
 logger = logging.getLogger(__name__)
@@ -83,8 +90,11 @@ class MantleService:
         self.faults = FaultPlan(seed=seed)
         self.stats = RequestStats()
         self.echo_service_tier = echo_service_tier
+        self.token_quota: TokenQuota | None = None
         self._session_lock = threading.Lock()
         self._session_expiries: dict[str, datetime] = {}
+        self._cache_lock = threading.Lock()
+        self._cached_prefixes: set[tuple[str, str]] = set()
 
     def set_session_expiry(self, access_key_id: str, moment: datetime) -> None:
         """Make every key signed by ``access_key_id`` invalid from ``moment`` on, as when its STS session ends."""
@@ -97,18 +107,45 @@ class MantleService:
         with self._session_lock:
             self._session_expiries.clear()
 
+    def set_token_quota(self, tokens_per_minute: int | None, window_seconds: float = 60.0) -> None:
+        """Reject requests beyond ``tokens_per_minute`` with HTTP 429 (see capacity.py). None removes the quota."""
+        self.token_quota = None if tokens_per_minute is None else TokenQuota(
+            tokens_per_minute, window_seconds=window_seconds
+        )
+
     def reset(self) -> None:
-        """Clear the faults and the request counters."""
+        """Clear the faults, the request counters, the prompt cache and the token quota."""
         self.faults.clear()
         self.stats.reset()
+        self.token_quota = None
+        with self._cache_lock:
+            self._cached_prefixes.clear()
+
+    def cached_tokens(self, model: str, static_prefix: str) -> int:
+        """Return the input tokens served from the prompt cache, and remember the prefix for later requests.
+
+        A request's static prefix (its instructions or leading system messages) counts as cached
+        when an earlier request to the same model had the same prefix.
+        """
+        if not static_prefix.strip():
+            return 0
+        key = (model, static_prefix)
+        with self._cache_lock:
+            seen = key in self._cached_prefixes
+            self._cached_prefixes.add(key)
+        return completions.count_tokens(static_prefix) if seen else 0
 
     # The API ---------------------------------------------------------------------------------
 
     def handle_api(self, method: str, path: str, headers: Mapping[str, str], raw_body: bytes) -> Reply:
         """Handle one API request and count it. ``headers`` must have lower-case names."""
         job_id = headers.get(JOB_ID_HEADER)
-        context: dict[str, Any] = {"access_key_id": None, "max_tokens": None}
-        reply = self._route(method, path, headers, raw_body, job_id, context)
+        context: dict[str, Any] = {"access_key_id": None, "max_tokens": None, "details": {}}
+        self.stats.started()
+        try:
+            reply = self._route(method, path, headers, raw_body, job_id, context)
+        finally:
+            self.stats.finished()
         self.stats.record(
             path=path,
             status=reply.status,
@@ -116,6 +153,7 @@ class MantleService:
             receive_count=headers.get(RECEIVE_COUNT_HEADER),
             access_key_id=context["access_key_id"],
             max_tokens=context["max_tokens"],
+            details=_request_details(context["details"], reply),
         )
         logger.info("%s %s -> %d (job %s)", method, path, reply.status, job_id)
         return reply
@@ -148,15 +186,30 @@ class MantleService:
         if isinstance(parsed, Reply):
             return parsed
         context["max_tokens"] = parsed.max_tokens
+        context["details"] = {"model": parsed.model, "service_tier": parsed.service_tier, "features": parsed.features}
 
-        fault = self.faults.draw(job_id)
+        fault = self.faults.draw(job_id, parsed.service_tier)
         if fault is not None:
             return self._fault_reply(fault, parsed.model, parsed.service_tier)
 
+        quota = self.token_quota
+        reservation = None
+        if quota is not None:
+            charge = reserved_tokens(completions.count_tokens(parsed.input_text), parsed.max_tokens)
+            reservation = quota.try_reserve(charge)
+            if reservation is None:
+                return _error(429, QUOTA_EXCEEDED_MESSAGE, "rate_limit_error", code="rate_limit_exceeded")
+
         served = completions.served_tier(parsed.service_tier) if self.echo_service_tier else None
+        cached = self.cached_tokens(parsed.model, parsed.features.static_prefix)
         if endpoint == "chat/completions":
             body = completions.chat_completion_body(
-                model=parsed.model, input_text=parsed.input_text, max_tokens=parsed.max_tokens, service_tier=served
+                model=parsed.model,
+                input_text=parsed.input_text,
+                max_tokens=parsed.max_tokens,
+                service_tier=served,
+                features=parsed.features,
+                cached_tokens=cached,
             )
         else:
             body = completions.response_body(
@@ -164,7 +217,11 @@ class MantleService:
                 input_text=parsed.input_text,
                 max_output_tokens=parsed.max_tokens,
                 service_tier=served,
+                features=parsed.features,
+                cached_tokens=cached,
             )
+        if quota is not None and reservation is not None:
+            quota.settle(reservation, used_tokens(body))
         return Reply(200, body)
 
     def _authenticate(self, headers: Mapping[str, str], context: dict[str, Any]) -> Reply | None:
@@ -261,7 +318,10 @@ class MantleService:
         return Reply(200, self.faults.snapshot())
 
     def _configure(self, document: dict[str, Any]) -> Reply:
-        """Set ``echo_service_tier`` and ``session_expiries`` (access key id -> ISO 8601 time)."""
+        """Set ``echo_service_tier``, ``session_expiries`` (access key id -> ISO 8601 time) and the token quota.
+
+        ``tokens_per_minute`` sets the quota (null removes it) and ``quota_window_seconds`` its window.
+        """
         try:
             if "echo_service_tier" in document:
                 if not isinstance(document["echo_service_tier"], bool):
@@ -269,6 +329,8 @@ class MantleService:
                 self.echo_service_tier = document["echo_service_tier"]
             for access_key_id, value in dict(document.get("session_expiries", {})).items():
                 self.set_session_expiry(access_key_id, datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+            if "tokens_per_minute" in document:
+                self.set_token_quota(document["tokens_per_minute"], float(document.get("quota_window_seconds", 60.0)))
         except (TypeError, ValueError) as error:
             return _error(400, f"Invalid configuration: {error}", "invalid_request_error")
         return Reply(200, {"echo_service_tier": self.echo_service_tier})
@@ -280,6 +342,7 @@ class _GenerationRequest:
     service_tier: str | None
     max_tokens: int | None
     input_text: str
+    features: RequestFeatures
 
 
 def _parse_generation_request(prefix: str, endpoint: str, raw_body: bytes) -> _GenerationRequest | Reply:
@@ -322,17 +385,45 @@ def _parse_generation_request(prefix: str, endpoint: str, raw_body: bytes) -> _G
             param=max_tokens_field,
         )
 
-    if endpoint == "chat/completions":
-        messages = request.get("messages")
-        if not isinstance(messages, list) or not messages:
-            return _error(400, "Missing required parameter: 'messages'.", "invalid_request_error", param="messages")
-        input_text = completions.chat_input_text(messages)
-    else:
-        if request.get("input") is None:
-            return _error(400, "Missing required parameter: 'input'.", "invalid_request_error", param="input")
-        input_text = completions.responses_input_text(request.get("input"), request.get("instructions"))
+    try:
+        if endpoint == "chat/completions":
+            messages = request.get("messages")
+            if not isinstance(messages, list) or not messages:
+                return _error(400, "Missing required parameter: 'messages'.", "invalid_request_error", param="messages")
+            input_text = completions.chat_input_text(messages)
+            features = read_chat_features(request)
+        else:
+            if request.get("input") is None:
+                return _error(400, "Missing required parameter: 'input'.", "invalid_request_error", param="input")
+            input_text = completions.responses_input_text(request.get("input"), request.get("instructions"))
+            features = read_responses_features(request)
+    except RequestError as error:
+        return _error(400, str(error), "invalid_request_error", param=error.param)
 
-    return _GenerationRequest(model=model, service_tier=tier, max_tokens=max_tokens, input_text=input_text)
+    return _GenerationRequest(
+        model=model, service_tier=tier, max_tokens=max_tokens, input_text=input_text, features=features
+    )
+
+
+def _request_details(details: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    """Describe one generation request for the per-request accounting, without any of its text."""
+    features: RequestFeatures | None = details.get("features")
+    if features is None:
+        return {}
+    usage = reply.body.get("usage") if reply.status == 200 else None
+    return {
+        "model": details.get("model"),
+        "service_tier": details.get("service_tier"),
+        "served_tier": reply.body.get("service_tier") if reply.status == 200 else None,
+        "reasoning_effort": features.reasoning_effort,
+        "reasoning_items_in_input": features.reasoning_items_in_input,
+        "input_item_types": list(features.input_item_types),
+        "image_parts": features.image_parts,
+        "images_before_text": features.images_before_text,
+        "tools": [tool.name for tool in features.tools],
+        "tool_choice": features.tool_choice,
+        "usage": usage,
+    }
 
 
 def _split_path(path: str) -> tuple[str | None, str]:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
+
+
+# The per-request list keeps the newest records only, so a long local run cannot exhaust memory.
+MAX_REQUEST_RECORDS = 10_000
 
 
 class RequestStats:
@@ -14,6 +18,10 @@ class RequestStats:
 
     A request's job comes from the X-Job-Id header and its delivery from X-Job-Receive-Count,
     which the worker sends. Requests without the header are counted under no job.
+
+    ``requests`` lists one record per generation request, newest last: model, tiers, reasoning
+    effort, reasoning items and image parts in the input, tools, and the usage returned. It contains
+    no prompt or answer text.
     """
 
     def __init__(self) -> None:
@@ -30,6 +38,20 @@ class RequestStats:
         self._by_path: Counter[str] = Counter()
         self._by_access_key: Counter[str] = Counter()
         self._jobs: dict[str, dict[str, Any]] = {}
+        self._requests: deque[dict[str, Any]] = deque(maxlen=MAX_REQUEST_RECORDS)
+        self._requests_dropped = 0
+        self._in_flight = 0
+        self._max_in_flight = 0
+
+    def started(self) -> None:
+        """Count a request that the emulator began to handle, for ``max_in_flight``."""
+        with self._lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
+    def finished(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def record(
         self,
@@ -40,6 +62,7 @@ class RequestStats:
         receive_count: str | None,
         access_key_id: str | None,
         max_tokens: int | None,
+        details: dict[str, Any] | None = None,
     ) -> None:
         with self._lock:
             self._total += 1
@@ -47,6 +70,13 @@ class RequestStats:
             self._by_path[path] += 1
             if access_key_id is not None:
                 self._by_access_key[access_key_id] += 1
+            if details:
+                if len(self._requests) == self._requests.maxlen:
+                    self._requests_dropped += 1
+                self._requests.append(
+                    {"path": path, "status": status, "job_id": job_id, "receive_count": receive_count,
+                     "max_tokens": max_tokens, **details}
+                )
             if job_id is None:
                 return
             job = self._jobs.setdefault(
@@ -75,4 +105,12 @@ class RequestStats:
                     }
                     for job_id, job in sorted(self._jobs.items())
                 },
+                "requests": [dict(record) for record in self._requests],
+                "requests_dropped": self._requests_dropped,
+                "max_in_flight": self._max_in_flight,
             }
+
+    def requests_for(self, job_id: str) -> list[dict[str, Any]]:
+        """Return the per-request records of one job, oldest first."""
+        with self._lock:
+            return [dict(record) for record in self._requests if record["job_id"] == job_id]

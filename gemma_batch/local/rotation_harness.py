@@ -6,14 +6,17 @@ the function, and RotateSecret without one moves AWSCURRENT to an empty version 
 creates the AWSPENDING version for a new ClientRequestToken and calls the rotation handler with
 createSecret, setSecret, testSecret and finishSecret, in that order. ``start_rotation`` and
 ``run_step`` do the same one part at a time, for tests that interleave their own checks.
+``route_rotate_secret`` makes a boto3 client's RotateSecret calls run ``rotate``, so code that
+calls RotateSecret (the worker's rotation trigger) drives the real rotation function on moto.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -116,6 +119,57 @@ def run_step(handler: RotationHandler, request: RotationRequest, step: str, cont
     except Exception as error:
         # Any exception fails the step, as a failed Lambda invocation does for Secrets Manager.
         raise RotationStepError(step, request.token, request.secret_arn, error) from error
+
+
+@dataclass
+class RotateSecretLog:
+    """Tokens of the routed RotateSecret calls, by outcome: finished, failed, and refused (rotation in progress)."""
+
+    finished: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+
+def route_rotate_secret(
+    client: Any, secretsmanager_client: Any, handler: RotationHandler | None = None
+) -> RotateSecretLog:
+    """Handle ``client``'s RotateSecret calls by rotating with ``handler`` on ``secretsmanager_client``, and return their log.
+
+    As in Secrets Manager, a call while another rotation is unfinished fails with
+    InvalidRequestException, and a call that starts a rotation succeeds even if the rotation then
+    fails, because RotateSecret only starts it. Unlike Secrets Manager, the rotation has finished
+    when the call returns. The request never reaches moto.
+    """
+    log = RotateSecretLog()
+
+    def answer(params: Mapping[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
+        request = json.loads(params["body"])
+        secret_id, token = request["SecretId"], request.get("ClientRequestToken")
+        try:
+            token = rotate(secretsmanager_client, secret_id, handler=handler, token=token)
+        except RotationInProgressError as error:
+            log.refused.append(token or "")
+            return _ResponseStub(400), {
+                "Error": {"Code": "InvalidRequestException", "Message": str(error)},
+                "ResponseMetadata": {"HTTPStatusCode": 400},
+            }
+        except RotationStepError as error:
+            log.failed.append(error.token)
+            token = error.token
+        else:
+            log.finished.append(token)
+        return _ResponseStub(200), {"ARN": secret_id, "VersionId": token, "ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    client.meta.events.register("before-call.secrets-manager.RotateSecret", answer)
+    return log
+
+
+@dataclass(frozen=True)
+class _ResponseStub:
+    """The part of botocore's AWSResponse that the client reads from a before-call handler's result."""
+
+    status_code: int
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def enable_rotation_on_moto(secretsmanager_client: Any, secret_id: str) -> None:

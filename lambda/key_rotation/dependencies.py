@@ -17,12 +17,16 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class RotationDependencies:
-    """Settings, boto3 clients and clock shared by the steps of one function instance."""
+    """Settings, boto3 clients and clock shared by the steps of one function instance.
+
+    ``sts`` signs short-term keys and ``iam`` manages long-term keys; the other may be None.
+    """
 
     config: RotationConfig
     secretsmanager: Any
     sts: Any
     clock: Clock = utc_now
+    iam: Any = None
 
     @property
     def region(self) -> str:

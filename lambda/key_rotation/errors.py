@@ -1,4 +1,4 @@
-"""Exceptions of the rotation function. A raised exception fails the rotation step, and Secrets Manager retries the rotation."""
+"""Exceptions of the rotation function. A raised exception fails the rotation step, and the function then removes AWSPENDING from the version."""
 
 from __future__ import annotations
 
@@ -28,7 +28,11 @@ class PendingKeyInvalidError(RotationError):
 
 
 class PendingKeyExpiringError(RotationError):
-    """Raised after testSecret abandoned a pending key with too little validity left."""
+    """Raised when a pending key has too little validity left to become AWSCURRENT."""
+
+
+class LongTermKeyError(RotationError):
+    """Raised when listing, deleting or creating the IAM user's service-specific credentials fails."""
 
 
 class MantleCheckError(RotationError):

@@ -26,6 +26,9 @@ SENSITIVE_MARKERS = (
     "signature",
     "canonicalrequest",
     "bedrock-api-key-",
+    # CreateServiceSpecificCredential's response carries a long-term key in these fields (IAM model, botocore 1.44).
+    "servicecredentialsecret",
+    "servicepassword",
 )
 WITHHELD_MESSAGE = "%s message withheld because it may contain key material or credentials"
 

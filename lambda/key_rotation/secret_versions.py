@@ -69,3 +69,30 @@ def read_pending_value(secretsmanager: Any, secret_id: str, token: str) -> str |
     except secretsmanager.exceptions.ResourceNotFoundException:
         return None
     return response.get("SecretString")
+
+
+def abandon_pending_version(secretsmanager: Any, secret_id: str, token: str) -> bool:
+    """Remove AWSPENDING from the token's version unless it is AWSCURRENT; return whether a label was removed.
+
+    Secrets Manager requires a rotation to end with AWSPENDING on the AWSCURRENT version or on no
+    version, because RotateSecret refuses to start while AWSPENDING is anywhere else.
+    """
+    stages = secretsmanager.describe_secret(SecretId=secret_id).get("VersionIdsToStages", {}).get(token, [])
+    if AWSPENDING not in stages or AWSCURRENT in stages:
+        return False
+    secretsmanager.update_secret_version_stage(SecretId=secret_id, VersionStage=AWSPENDING, RemoveFromVersionId=token)
+    logger.warning("abandoned version %s of secret %s: removed AWSPENDING", token, secret_id)
+    return True
+
+
+def list_versions(secretsmanager: Any, secret_id: str) -> list[Mapping[str, Any]]:
+    """Return every labelled version with VersionId, VersionStages and CreatedDate (ListSecretVersionIds)."""
+    versions: list[Mapping[str, Any]] = []
+    request = {"SecretId": secret_id}
+    while True:
+        response = secretsmanager.list_secret_version_ids(**request)
+        versions.extend(response.get("Versions", []))
+        next_token = response.get("NextToken")
+        if not next_token:
+            return versions
+        request["NextToken"] = next_token

@@ -13,13 +13,16 @@ from typing import Any
 
 import boto3
 
-from worker.key_cache import ApiKeyCache
+from worker.images import ImageLoader
+from worker.job_state import JobStateStore
+from worker.key_cache import ApiKeyCache, Clock, utc_now
 from worker.log_redaction import install_body_redaction
 from worker.mantle_client import MantleClient
 from worker.metrics import MetricsRecorder
 from worker.processor import JobProcessor
 from worker.results import ResultStore
 from worker.settings import Settings
+from worker.sqs_event import sqs_records
 
 install_body_redaction()
 
@@ -27,11 +30,13 @@ logger = logging.getLogger(__name__)
 
 _runtime_lock = threading.Lock()
 _runtime: tuple[Settings, JobProcessor] | None = None
+_clock: Clock = utc_now
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
+    # A malformed event raises here, before any job runs, so the invocation fails and loses nothing.
+    records = sqs_records(event)
     settings, processor = _get_runtime()
-    records = event.get("Records") or []
     request_id = getattr(context, "aws_request_id", "unknown")
     logger.info("invocation %s: batch of %d records started", request_id, len(records))
 
@@ -62,28 +67,31 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[s
     return {"batchItemFailures": failures}
 
 
-def reset_runtime() -> None:
+def reset_runtime(clock: Clock = utc_now) -> None:
     """Drop the cached settings and clients, so the next invocation reads the environment again.
 
-    Lambda never calls this. Tests use it to start a fresh "cold" process state.
+    Lambda never calls this. Tests use it to start a fresh "cold" process state, and pass
+    ``clock`` to move the worker's time (job locks, deadlines) without waiting.
     """
-    global _runtime
+    global _runtime, _clock
     with _runtime_lock:
         _runtime = None
+        _clock = clock
 
 
 def _get_runtime() -> tuple[Settings, JobProcessor]:
     global _runtime
     with _runtime_lock:
         if _runtime is None:
-            _runtime = _build_runtime(Settings.from_environ())
+            _runtime = _build_runtime(Settings.from_environ(), _clock)
             logger.info("worker started: model %s, service tier %s", _runtime[0].model_id, _runtime[0].service_tier)
         return _runtime
 
 
-def _build_runtime(settings: Settings) -> tuple[Settings, JobProcessor]:
+def _build_runtime(settings: Settings, clock: Clock) -> tuple[Settings, JobProcessor]:
     # boto3 clients are thread-safe and resolve their endpoint from the environment (AWS_ENDPOINT_URL in tests).
     session = boto3.session.Session()
+    s3_client = session.client("s3")
     processor = JobProcessor(
         settings,
         key_cache=ApiKeyCache(
@@ -92,7 +100,10 @@ def _build_runtime(settings: Settings) -> tuple[Settings, JobProcessor]:
             settings.key_refresh_margin_seconds,
         ),
         mantle=MantleClient(settings.mantle_base_url, settings.service_tier, settings.request_timeout_seconds),
-        store=ResultStore(session.client("s3"), settings.results_bucket),
+        store=ResultStore(s3_client, settings.results_bucket),
+        job_state=JobStateStore(session.client("dynamodb"), settings.job_state_table, settings.job_state_ttl_seconds),
+        images=ImageLoader(s3_client),
         sqs_client=session.client("sqs"),
+        clock=clock,
     )
     return settings, processor

@@ -162,12 +162,23 @@ class RetryPolicy:
         Retry-After is the lower bound. SQS takes whole seconds, so the delay is rounded to the nearest
         second, which makes delays below half a second 0 (visible again at once).
         """
-        exponent = min(self.max_attempts + max(receive_count, 1) - 1, 62)
-        ceiling = min(float(REDELIVERY_MAX_SECONDS), self.backoff_base_seconds * 2**exponent)
+        ceiling = self._redelivery_ceiling(receive_count)
         delay = ceiling / 2 + random() * ceiling / 2
         if retry_after_seconds is not None:
             delay = max(delay, retry_after_seconds)
         return min(SQS_MAX_VISIBILITY_SECONDS, int(math.floor(delay + 0.5)))
+
+
+    def earliest_redelivery_seconds(self, receive_count: int, retry_after_seconds: float | None) -> float:
+        """Return the shortest delay ``redelivery_delay_seconds`` can return for this delivery, before rounding."""
+        earliest = self._redelivery_ceiling(receive_count) / 2
+        if retry_after_seconds is not None:
+            earliest = max(earliest, retry_after_seconds)
+        return min(float(SQS_MAX_VISIBILITY_SECONDS), earliest)
+
+    def _redelivery_ceiling(self, receive_count: int) -> float:
+        exponent = min(self.max_attempts + max(receive_count, 1) - 1, 62)
+        return min(float(REDELIVERY_MAX_SECONDS), self.backoff_base_seconds * 2**exponent)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
-from worker.job import SUPPORTED_MODELS
+from worker.job import REASONING_EFFORTS, SUPPORTED_MODELS, InputLocation
 
 
 class SettingsError(RuntimeError):
@@ -32,6 +33,18 @@ class Settings:
     key_refresh_margin_seconds: float
     metrics_namespace: str
     metrics_service: str
+    job_state_table: str
+    job_state_ttl_seconds: int = 30 * 86400
+    input_bucket: str | None = None
+    input_prefix: str = ""
+    allow_standard_tier_escalation: bool = False
+    reasoning_effort_by_model: Mapping[str, str] = field(default_factory=dict)
+    max_receive_count: int | None = None
+
+    @property
+    def input_location(self) -> InputLocation | None:
+        """Where ``s3://`` images may come from, or None when no input bucket is configured."""
+        return InputLocation(self.input_bucket, self.input_prefix) if self.input_bucket else None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -52,6 +65,13 @@ class Settings:
             key_refresh_margin_seconds=env.number("KEY_REFRESH_MARGIN_SECONDS", default=300.0, minimum=0.0),
             metrics_namespace=env.text("METRICS_NAMESPACE"),
             metrics_service=env.text("METRICS_SERVICE"),
+            job_state_table=env.text("JOB_STATE_TABLE"),
+            job_state_ttl_seconds=env.integer("JOB_STATE_TTL_DAYS", default=30, minimum=1) * 86400,
+            input_bucket=env.optional_text("INPUT_BUCKET"),
+            input_prefix=env.optional_text("INPUT_PREFIX") or "",
+            allow_standard_tier_escalation=env.boolean("ALLOW_STANDARD_TIER_ESCALATION", default=False),
+            reasoning_effort_by_model=env.reasoning_efforts("REASONING_EFFORT_BY_MODEL"),
+            max_receive_count=env.optional_integer("MAX_RECEIVE_COUNT", minimum=1),
         )
         if not settings.mantle_base_url.startswith(("https://", "http://")):
             raise SettingsError(
@@ -81,6 +101,40 @@ class _Environment:
         if default is not None:
             return default
         raise SettingsError(f"missing environment variable {name}; the stack sets it on the worker function")
+
+    def optional_text(self, name: str) -> str | None:
+        return self._environ.get(name, "").strip() or None
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self._environ.get(name, "").strip().lower()
+        if not raw:
+            return default
+        if raw not in ("true", "false"):
+            raise SettingsError(f"environment variable {name} is {raw!r}; expected true or false")
+        return raw == "true"
+
+    def optional_integer(self, name: str, minimum: int) -> int | None:
+        if not self._environ.get(name, "").strip():
+            return None
+        return self.integer(name, default=minimum, minimum=minimum)
+
+    def reasoning_efforts(self, name: str) -> dict[str, str]:
+        """Read a JSON object that maps model ids to reasoning efforts, such as {"google.gemma-4-e2b": "high"}."""
+        raw = self._environ.get(name, "").strip()
+        if not raw:
+            return {}
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict) or not all(
+            model in SUPPORTED_MODELS and effort in REASONING_EFFORTS for model, effort in value.items()
+        ):
+            raise SettingsError(
+                f"environment variable {name} is {raw!r}; expected a JSON object that maps model ids "
+                f"({', '.join(SUPPORTED_MODELS)}) to {', '.join(REASONING_EFFORTS)}"
+            )
+        return dict(value)
 
     def integer(self, name: str, default: int, minimum: int, maximum: int | None = None) -> int:
         raw = self._environ.get(name, "").strip()

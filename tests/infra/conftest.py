@@ -48,6 +48,27 @@ def templates(cloud_assembly: Path) -> dict[str, dict]:
     }
 
 
+LONG_TERM_KEY_REGION = "us-east-1"
+
+
+@pytest.fixture(scope="session")
+def long_term_key_template(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The template of one region with long_term_api_key on, synthesized once per run without bundling."""
+    shared_dir = tmp_path_factory.getbasetemp().parent
+    output_dir = shared_dir / "cdk.out.long-term-key"
+    done_marker = shared_dir / "cdk.out.long-term-key.done"
+    with open(shared_dir / "cdk.out.long-term-key.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done_marker.exists():
+            completed = run_cdk_synth(
+                output_dir, "long_term_api_key=true", f"regions={LONG_TERM_KEY_REGION}", "bundling=false"
+            )
+            if completed.returncode != 0:
+                pytest.fail(f"cdk synth with long_term_api_key=true failed:\n{completed.stdout}\n{completed.stderr}")
+            done_marker.write_text("ok")
+    return json.loads((output_dir / f"GemmaBatch-{LONG_TERM_KEY_REGION}.template.json").read_text())
+
+
 def resources_of_type(template: dict, resource_type: str) -> dict[str, dict]:
     return {
         logical_id: resource
@@ -64,3 +85,62 @@ def single_resource(template: dict, resource_type: str, logical_id_prefix: str =
     }
     assert len(matches) == 1, f"expected one {resource_type} starting with {logical_id_prefix!r}, found {list(matches)}"
     return next(iter(matches.items()))
+
+
+# Every cdk-nag pack on, as `make review` synthesizes; bundling off, because nag reads no asset.
+ALL_NAG_PACKS = "nag_packs=NIST80053R5,HIPAASecurity"
+PIPELINE_ACCOUNT = "123456789012"
+PIPELINE_SETTINGS = {
+    "enabled": True,
+    "connection_arn": f"arn:aws:codeconnections:us-east-2:{PIPELINE_ACCOUNT}:connection/0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+    "repository": "example-org/gemma-batch",
+    "branch": "main",
+    "waves": [["us-east-2"], ["us-east-1", "us-west-2"], ["eu-central-1"]],
+    "bake_minutes": 30,
+    "manual_approval": True,
+}
+PIPELINE_CONTEXT = (ALL_NAG_PACKS, f"account={PIPELINE_ACCOUNT}", f"pipeline={json.dumps(PIPELINE_SETTINGS)}")
+
+
+def synthesize_once(tmp_path_factory: pytest.TempPathFactory, name: str, *context: str) -> Path:
+    """Synthesize into a folder named ``name`` once per test run, shared by all xdist workers."""
+    shared_dir = tmp_path_factory.getbasetemp().parent
+    output_dir = shared_dir / name
+    done_marker = shared_dir / f"{name}.done"
+    with open(shared_dir / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done_marker.exists():
+            completed = run_cdk_synth(output_dir, *context)
+            if completed.returncode != 0:
+                pytest.fail(f"cdk synth {' '.join(context)} failed:\n{completed.stdout}\n{completed.stderr}")
+            done_marker.write_text("ok")
+    return output_dir
+
+
+@pytest.fixture(scope="session")
+def all_packs_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default configuration synthesized with every cdk-nag pack on."""
+    return synthesize_once(tmp_path_factory, "cdk.out.all-packs", ALL_NAG_PACKS, "bundling=false")
+
+
+@pytest.fixture(scope="session")
+def pipeline_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pipeline configuration (three waves, canary us-east-2) synthesized with every cdk-nag pack on."""
+    return synthesize_once(tmp_path_factory, "cdk.out.pipeline", *PIPELINE_CONTEXT, "bundling=false")
+
+
+JOB_INPUTS_REGION = "us-west-2"
+JOB_INPUTS_CONTEXT = (
+    f"regions={JOB_INPUTS_REGION}",
+    "input_bucket_name=team-job-images",
+    "allow_standard_tier_escalation=true",
+    'reasoning_effort_by_model={"google.gemma-4-31b": "medium"}',
+    "bundling=false",
+)
+
+
+@pytest.fixture(scope="session")
+def job_inputs_template(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One region with its own input bucket, tier escalation on and another reasoning default, synthesized once."""
+    output_dir = synthesize_once(tmp_path_factory, "cdk.out.job-inputs", *JOB_INPUTS_CONTEXT)
+    return json.loads((output_dir / f"GemmaBatch-{JOB_INPUTS_REGION}.template.json").read_text())

@@ -110,7 +110,7 @@ def test_worker_function(templates: dict, region: str) -> None:
 @pytest.mark.parametrize("region", REGIONS)
 def test_all_functions_arm64_newest_python(templates: dict, region: str) -> None:
     functions = resources_of_type(templates[region], "AWS::Lambda::Function")
-    assert len(functions) == 2
+    assert len(functions) == 3  # the worker, the key rotation and the ramp controller
     for function in functions.values():
         assert function["Properties"]["Runtime"] == "python3.14"
         assert function["Properties"]["Architectures"] == ["arm64"]
@@ -146,7 +146,7 @@ def test_secret_encrypted_and_rotated(templates: dict, region: str) -> None:
     data_key_id, _ = single_resource(template, "AWS::KMS::Key", "EncryptionDataKey")
     rotation_function_id, rotation_function = single_resource(template, "AWS::Lambda::Function", "ApiKeyRotation")
     _, backstop = single_resource(template, "AWS::SecretsManager::RotationSchedule")
-    _, frequent = single_resource(template, "AWS::Scheduler::Schedule")
+    _, frequent = single_resource(template, "AWS::Scheduler::Schedule", "ApiKeyFrequentRotation")
 
     assert _ref_id(secret["Properties"]["KmsKeyId"]) == data_key_id
     # Secrets Manager's own schedule is the 4-hour backstop.
@@ -226,7 +226,11 @@ def test_worker_role_has_exactly_what_worker_uses(templates: dict, region: str) 
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
         "secretsmanager:GetSecretValue",
+        "secretsmanager:RotateSecret",
+        "lambda:InvokeFunction",
         "s3:PutObject",
+        "s3:GetObject",
+        "dynamodb:UpdateItem",
         "kms:Decrypt",
         "kms:GenerateDataKey",
         "sqs:ReceiveMessage",
@@ -301,8 +305,12 @@ def test_alarm_topic_encrypted_and_tls_only(templates: dict, region: str) -> Non
 def test_alarms(templates: dict, region: str) -> None:
     template = templates[region]
     topic_id, _ = single_resource(template, "AWS::SNS::Topic")
-    alarms = resources_of_type(template, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 4
+    alarms = {
+        logical_id: alarm
+        for logical_id, alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").items()
+        if logical_id.startswith("Alarms")
+    }
+    assert len(alarms) == 6
 
     for alarm in alarms.values():
         properties = alarm["Properties"]
@@ -310,15 +318,20 @@ def test_alarms(templates: dict, region: str) -> None:
         assert properties["AlarmActions"] == [{"Ref": topic_id}]
         assert properties["OKActions"] == [{"Ref": topic_id}]
 
-    for prefix, metric_name in (("AlarmsThrottled429Rate", "Throttled429"), ("AlarmsUnavailable503Rate", "Unavailable503")):
+    for prefix, metric_name, failures_id in (
+        ("AlarmsThrottled429Rate", "Throttled429", "throttled"),
+        ("AlarmsUnavailable503Rate", "Unavailable503", "unavailable"),
+    ):
         _, alarm = single_resource(template, "AWS::CloudWatch::Alarm", prefix)
         queries = {query["Id"]: query for query in alarm["Properties"]["Metrics"]}
         expression = next(query["Expression"] for query in queries.values() if "Expression" in query)
         # Guarded against zero traffic: missing counts become 0 and the rate is 0 below the volume floor.
-        assert expression == "IF(FILL(requests, 0) >= 20, 100 * FILL(failures, 0) / FILL(requests, 0), 0)"
-        assert queries["failures"]["MetricStat"]["Metric"]["MetricName"] == metric_name
+        assert expression == (
+            f"IF(FILL(requests, 0) >= 20, 100 * FILL({failures_id}, 0) / FILL(requests, 0), 0)"
+        )
+        assert queries[failures_id]["MetricStat"]["Metric"]["MetricName"] == metric_name
         assert queries["requests"]["MetricStat"]["Metric"]["MetricName"] == "Requests"
-        for query_id in ("failures", "requests"):
+        for query_id in (failures_id, "requests"):
             metric = queries[query_id]["MetricStat"]["Metric"]
             assert metric["Namespace"] == "GemmaBatch"
             assert metric["Dimensions"] == [{"Name": "Service", "Value": "gemma-batch-worker"}]
@@ -358,6 +371,7 @@ def test_rotation_role_touches_only_its_secret_and_key(templates: dict, region: 
     assert _actions(secret_statements[0]) == {
         "secretsmanager:DescribeSecret",
         "secretsmanager:GetSecretValue",
+        "secretsmanager:ListSecretVersionIds",
         "secretsmanager:PutSecretValue",
         "secretsmanager:UpdateSecretVersionStage",
     }

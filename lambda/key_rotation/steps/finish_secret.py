@@ -10,14 +10,17 @@ from key_rotation.secret_versions import AWSCURRENT, AWSPENDING, find_version_wi
 logger = logging.getLogger(__name__)
 
 
-def run(dependencies: RotationDependencies, secret_id: str, token: str) -> None:
-    """Make the token's version AWSCURRENT. Secrets Manager then moves AWSPREVIOUS to the version that lost AWSCURRENT."""
+def run(dependencies: RotationDependencies, secret_id: str, token: str) -> bool:
+    """Make the token's version AWSCURRENT and return whether this call moved the label.
+
+    Secrets Manager then moves AWSPREVIOUS to the version that lost AWSCURRENT.
+    """
     secretsmanager = dependencies.secretsmanager
     metadata = secretsmanager.describe_secret(SecretId=secret_id)
     current_version = find_version_with_stage(metadata, AWSCURRENT)
     if current_version == token:
         logger.info("finishSecret: version %s of secret %s is already AWSCURRENT", token, secret_id)
-        return
+        return False
 
     move_request = {"SecretId": secret_id, "VersionStage": AWSCURRENT, "MoveToVersionId": token}
     if current_version is not None:
@@ -25,16 +28,14 @@ def run(dependencies: RotationDependencies, secret_id: str, token: str) -> None:
     secretsmanager.update_secret_version_stage(**move_request)
 
     # Removing AWSPENDING, as the AWS rotation template does, leaves the secret ready for the next
-    # RotateSecret. The label is removed only while it is there, so the step stays idempotent.
-    # A retry that stops before this is also fine: AWSPENDING on the AWSCURRENT version counts as finished.
-    stages_after_move = secretsmanager.describe_secret(SecretId=secret_id)["VersionIdsToStages"].get(token, [])
-    if AWSPENDING in stages_after_move:
-        secretsmanager.update_secret_version_stage(
-            SecretId=secret_id, VersionStage=AWSPENDING, RemoveFromVersionId=token
-        )
+    # RotateSecret. The version has the label: run_rotation_step runs this step only for an AWSPENDING
+    # version. A retry after the move is a no-op there, because the version is AWSCURRENT by then, and
+    # AWSPENDING on the AWSCURRENT version counts as finished.
+    secretsmanager.update_secret_version_stage(SecretId=secret_id, VersionStage=AWSPENDING, RemoveFromVersionId=token)
     logger.info(
         "finishSecret: version %s of secret %s is now AWSCURRENT (previous AWSCURRENT: %s)",
         token,
         secret_id,
         current_version,
     )
+    return True

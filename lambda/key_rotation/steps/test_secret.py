@@ -1,8 +1,8 @@
 """testSecret: check the pending key's remaining validity, then check it against Mantle or only its format.
 
-A pending key with less than MIN_KEY_VALIDITY_SECONDS left is abandoned: AWSPENDING is removed
-from its version, so Secrets Manager's retries of this rotation fail fast and the next
-RotateSecret starts a fresh rotation with a new key.
+A pending key with less than MIN_KEY_VALIDITY_SECONDS left fails the step. Like every failed step,
+that abandons the version (``key_rotation.rotation`` removes AWSPENDING from it), so Secrets
+Manager's retries of this rotation fail fast and the next RotateSecret starts a fresh rotation.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from key_rotation.config import KeyCheckMode
 from key_rotation.dependencies import RotationDependencies
 from key_rotation.errors import PendingKeyExpiringError, PendingKeyInvalidError
 from key_rotation.mantle_check import check_api_key
-from key_rotation.secret_versions import AWSPENDING, read_pending_value
+from key_rotation.secret_versions import read_pending_value
 
 logger = logging.getLogger(__name__)
 
@@ -26,11 +26,10 @@ def run(dependencies: RotationDependencies, secret_id: str, token: str) -> None:
 
     seconds_left = pending.seconds_left(dependencies.clock())
     if seconds_left < config.min_key_validity_seconds:
-        _abandon(dependencies, secret_id, token)
         raise PendingKeyExpiringError(
             f"the pending key in version {token} of secret {secret_id} has {seconds_left:.0f} s of validity left "
             f"(expires_at {pending.expires_at.isoformat()}), less than MIN_KEY_VALIDITY_SECONDS="
-            f"{config.min_key_validity_seconds}; removed AWSPENDING from the version so the next rotation mints a new key"
+            f"{config.min_key_validity_seconds}; the version is abandoned so that the next rotation mints a new key"
         )
 
     if config.key_check_mode is KeyCheckMode.MANTLE:
@@ -55,9 +54,3 @@ def _read_pending_key(dependencies: RotationDependencies, secret_id: str, token:
     except MalformedSecretError as error:
         raise PendingKeyInvalidError(f"version {token} of secret {secret_id} holds no valid key: {error}") from error
 
-
-def _abandon(dependencies: RotationDependencies, secret_id: str, token: str) -> None:
-    dependencies.secretsmanager.update_secret_version_stage(
-        SecretId=secret_id, VersionStage=AWSPENDING, RemoveFromVersionId=token
-    )
-    logger.warning("testSecret: abandoned version %s of secret %s: removed AWSPENDING", token, secret_id)

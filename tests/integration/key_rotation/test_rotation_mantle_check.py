@@ -57,11 +57,17 @@ def test_rejected_key_fails_test_step(secretsmanager, secret_arn, make_handler, 
     with pytest.raises(RotationStepError) as raised:
         run_step(handler, request, "testSecret")
 
-    # THEN it fails with Mantle's status, keeps AWSPENDING for Secrets Manager's retries and leaves AWSCURRENT alone
+    # THEN it fails with Mantle's status, abandons the version (no AWSPENDING left to block the next
+    # RotateSecret) and leaves AWSCURRENT alone
     assert isinstance(raised.value.__cause__, MantleCheckError)
     assert "returned HTTP 401" in str(raised.value)
-    assert version_stages(secretsmanager, secret_arn)[request.token] == ["AWSPENDING"]
+    assert version_stages(secretsmanager, secret_arn)[request.token] == []
     assert current_document_text(secretsmanager, secret_arn) == current_before
+
+    # AND the next rotation starts at once with a new token and a new key
+    token = rotate(secretsmanager, secret_arn, handler=make_handler(TEST_SECRET_MODE="format"))
+    assert token != request.token
+    assert version_stages(secretsmanager, secret_arn)[token] == ["AWSCURRENT"]
 
 
 def test_wrong_region_key_is_rejected(secretsmanager, secret_arn, make_handler):

@@ -28,6 +28,7 @@ for path in (REPOSITORY_ROOT, REPOSITORY_ROOT / "lambda"):
 
 from bedrock_key import ApiKeySecret  # noqa: E402 - needs the path above
 from gemma_batch.emulator import MantleEmulator  # noqa: E402
+from gemma_batch.local.job_state_table import create_job_state_table  # noqa: E402
 from gemma_batch.local.sqs_driver import SqsDeliveryDriver  # noqa: E402
 from worker import handler as worker_handler  # noqa: E402
 
@@ -99,7 +100,7 @@ def aws_clients(moto_endpoint: str) -> dict[str, Any]:
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
-        for name in ("sqs", "s3", "secretsmanager")
+        for name in ("sqs", "s3", "secretsmanager", "dynamodb")
     }
 
 
@@ -114,7 +115,22 @@ class WorkerStack:
     secret_arn: str
     api_key: str
     access_key_id: str
+    job_state_table: str = ""
     environment: dict[str, str] = field(default_factory=dict)
+
+    def job_state(self, job_id: str) -> dict[str, Any] | None:
+        """Return the job's status record as plain values, or None when it has none."""
+        item = self.clients["dynamodb"].get_item(
+            TableName=self.job_state_table, Key={"job_id": {"S": job_id}}, ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            return None
+        return {name: next(iter(value.values())) for name, value in item.items()}
+
+    def put_input(self, key: str, data: bytes, content_type: str = "image/png") -> str:
+        """Upload an input object to the bucket's inputs/ prefix and return its s3:// URI."""
+        self.clients["s3"].put_object(Bucket=self.bucket, Key=f"inputs/{key}", Body=data, ContentType=content_type)
+        return f"s3://{self.bucket}/inputs/{key}"
 
     def send(self, *bodies: str | dict[str, Any]) -> list[str]:
         """Send job bodies (dicts are JSON-encoded) and return their message ids."""
@@ -196,7 +212,10 @@ def stack(aws_clients: dict[str, Any]) -> WorkerStack:
     secret_arn = aws_clients["secretsmanager"].create_secret(
         Name=f"gemma-batch-api-key-{suffix}", SecretString=secret_string(api_key)
     )["ARN"]
-    return WorkerStack(aws_clients, queue_url, dlq_url, bucket, secret_arn, api_key, FIRST_ACCESS_KEY_ID)
+    job_state_table = create_job_state_table(aws_clients["dynamodb"], f"job-state-{suffix}")
+    return WorkerStack(
+        aws_clients, queue_url, dlq_url, bucket, secret_arn, api_key, FIRST_ACCESS_KEY_ID, job_state_table
+    )
 
 
 @pytest.fixture()
@@ -230,6 +249,10 @@ def worker_environment(
             "KEY_REFRESH_MARGIN_SECONDS": "300",
             "METRICS_NAMESPACE": "GemmaBatchTest",
             "METRICS_SERVICE": "gemma-batch-worker-test",
+            "JOB_STATE_TABLE": stack.job_state_table,
+            "INPUT_BUCKET": stack.bucket,
+            "INPUT_PREFIX": "inputs/",
+            "MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
             **overrides,
         }
         for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "OPENAI_API_KEY", "OPENAI_BASE_URL"):

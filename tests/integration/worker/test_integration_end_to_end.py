@@ -50,12 +50,17 @@ def test_mixed_jobs_end_in_results_or_failures(stack, driver, emulator, capsys):
     assert prompt_result["answer"] == answer
     assert prompt_result["finish_reason"] == finish_reason
     assert prompt_result["model"] == "google.gemma-4-31b"
-    assert prompt_result["service_tier"] == {"requested": "flex", "served": "flex"}
+    assert prompt_result["service_tier"] == {"requested": "flex", "sent": "flex", "served": "flex", "escalated": False}
     assert prompt_result["usage"] == {
         "input_tokens": 5,
+        "cached_input_tokens": 0,
         "output_tokens": count_tokens(answer),
+        "reasoning_tokens": 0,
         "total_tokens": 5 + count_tokens(answer),
     }
+    assert prompt_result["reasoning"] is None
+    assert prompt_result["tool_calls"] == []
+    assert prompt_result["error"] is None
     assert prompt_result["attempts"] == 1
     assert prompt_result["receive_count"] == 1
     assert prompt_result["message_id"]
@@ -109,7 +114,12 @@ def test_served_tier_is_null_without_echo(stack, driver, emulator):
 
     driver.drain()
 
-    assert stack.results()["no-echo"]["service_tier"] == {"requested": "flex", "served": None}
+    assert stack.results()["no-echo"]["service_tier"] == {
+        "requested": "flex",
+        "sent": "flex",
+        "served": None,
+        "escalated": False,
+    }
 
 
 def test_throttling_and_unavailability_lose_nothing(stack, driver, emulator, requests_per_delivery, capsys):
@@ -272,7 +282,8 @@ def test_result_write_failure_returns_message(stack, driver, aws_clients):
     # THEN the message is reported and stays in the queue, so the job is not lost
     assert result.reported_failures == 1
     assert result.deleted == 0
-    assert stack.queue_counts()["ApproximateNumberOfMessagesNotVisible"] == 1
+    # In flight or, after the 2 s visibility timeout on a slow machine, visible again: still queued either way.
+    assert sum(stack.queue_counts().values()) == 1
 
 
 def test_batch_jobs_run_concurrently(stack, driver, emulator):
@@ -281,15 +292,13 @@ def test_batch_jobs_run_concurrently(stack, driver, emulator):
     stack.send(*({"job_id": f"parallel-{index}", "prompt": "Hi."} for index in range(10)))
 
     # WHEN the batch is delivered once
-    started = time.monotonic()
     result = driver.drain(until_empty=False, max_rounds=1)
-    elapsed = time.monotonic() - started
 
-    # THEN all ten ran in one invocation, in far less than ten times the latency
+    # THEN all ten ran in one invocation, with their Mantle requests overlapping
     assert result.batches == 1
     assert result.deleted == 10
     assert len(stack.results()) == 10
-    assert elapsed < 2.0
+    assert emulator.stats.snapshot()["max_in_flight"] >= 5
 
 
 def test_connection_errors_are_retried_then_deferred(stack, driver, worker_environment, capsys):

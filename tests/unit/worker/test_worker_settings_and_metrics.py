@@ -25,6 +25,7 @@ REQUIRED = {
     "JOB_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/jobs",
     "METRICS_NAMESPACE": "GemmaBatch",
     "METRICS_SERVICE": "gemma-batch-worker",
+    "JOB_STATE_TABLE": "job-state",
 }
 
 
@@ -39,6 +40,31 @@ def test_settings_defaults():
     assert settings.request_timeout_seconds == 60.0
     assert settings.default_max_output_tokens == 1024
     assert settings.key_refresh_margin_seconds == 300.0
+    assert settings.job_state_ttl_seconds == 30 * 86400
+    assert settings.input_location is None
+    assert settings.allow_standard_tier_escalation is False
+    assert settings.reasoning_effort_by_model == {}
+    assert settings.max_receive_count is None
+
+
+def test_job_contract_settings_are_read():
+    settings = Settings.from_environ(
+        {
+            **REQUIRED,
+            "INPUT_BUCKET": "images",
+            "INPUT_PREFIX": "inputs/",
+            "ALLOW_STANDARD_TIER_ESCALATION": "true",
+            "REASONING_EFFORT_BY_MODEL": '{"google.gemma-4-e2b": "high"}',
+            "MAX_RECEIVE_COUNT": "5",
+            "JOB_STATE_TTL_DAYS": "7",
+        }
+    )
+
+    assert settings.input_location.uri == "s3://images/inputs/"
+    assert settings.allow_standard_tier_escalation is True
+    assert settings.reasoning_effort_by_model == {"google.gemma-4-e2b": "high"}
+    assert settings.max_receive_count == 5
+    assert settings.job_state_ttl_seconds == 7 * 86400
 
 
 @pytest.mark.parametrize("name", sorted(REQUIRED))
@@ -62,6 +88,10 @@ def test_missing_variable_is_named(name):
         ("DEFAULT_MAX_OUTPUT_TOKENS", "40000", "DEFAULT_MAX_OUTPUT_TOKENS is 40000; expected a value between 1 and 32768"),
         ("MODEL_ID", "gpt-4o", "MODEL_ID is 'gpt-4o'; expected one of google.gemma-4-31b"),
         ("MANTLE_BASE_URL", "bedrock-mantle.us-east-1.api.aws", "MANTLE_BASE_URL is 'bedrock-mantle"),
+        ("ALLOW_STANDARD_TIER_ESCALATION", "yes", "ALLOW_STANDARD_TIER_ESCALATION is 'yes'; expected true or false"),
+        ("REASONING_EFFORT_BY_MODEL", '{"google.gemma-4-e2b": "max"}', "REASONING_EFFORT_BY_MODEL is"),
+        ("REASONING_EFFORT_BY_MODEL", "high", "expected a JSON object that maps model ids"),
+        ("MAX_RECEIVE_COUNT", "0", "MAX_RECEIVE_COUNT is 0; expected a value at least 1"),
     ],
 )
 def test_invalid_variable_is_named(name, value, expected):
@@ -79,9 +109,11 @@ def test_metric_names_are_fixed():
         "Unavailable503",
         "OtherErrors",
         "InputTokens",
+        "CachedInputTokens",
         "OutputTokens",
         "JobsSucceeded",
         "JobsFailed",
+        "TierEscalations",
     )
 
 
