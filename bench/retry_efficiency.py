@@ -78,7 +78,7 @@ def measure(repeats: int, jobs: int) -> ScriptReport:
     )
     details = "\n".join(
         [
-            f"{jobs} jobs per repeat; the worker's retry budget is max_attempts_per_delivery = {attempts} "
+            f"{jobs} jobs per repeat. The worker's retry budget is max_attempts_per_delivery = {attempts} "
             "(cdk.json). Samples by repeat:",
             "",
             "| Measurement | Worker | SDK retries under an application retry |",

@@ -17,6 +17,7 @@ from constructs import Construct
 from stacks.alarm_definitions import region_alarms
 from stacks.cdk_metrics import MetricResources, alarm_metric
 from stacks.config import RegionSettings
+from stacks.nag import acknowledge
 
 
 class Alarms(Construct):
@@ -38,7 +39,14 @@ class Alarms(Construct):
             enforce_ssl=True,
         )
         if settings.alarm_email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
+            subscription = self.topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
+            acknowledge(
+                subscription,
+                "Serverless-SNSRedrivePolicy",
+                "The subscription delivers alarm e-mails to people. SNS retries a failed delivery, and every alarm's "
+                "state and history stay in CloudWatch and on the region's dashboard, so a dead-letter queue of "
+                "undelivered e-mails would add no way to recover a notification.",
+            )
         self._action = cloudwatch_actions.SnsAction(self.topic)
         self.alarms: dict[str, cloudwatch.AlarmBase] = {}
 

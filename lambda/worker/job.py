@@ -318,11 +318,24 @@ def parse_job(body: str, defaults: JobDefaults) -> Job:
     """Parse one message body, raising InvalidJobError that lists every problem found."""
     try:
         document = json.loads(body)
-    except ValueError as error:
+    except json.JSONDecodeError as error:
         # JSONDecodeError's message gives only the position, never the text around it.
         raise InvalidJobError(
             "body",
             f"body is not valid JSON ({error}); send a JSON object with 'job_id' and 'prompt' or 'messages'",
+        ) from None
+    except ValueError:
+        # Python refuses integers of more than 4300 digits (sys.get_int_max_str_digits) with a plain ValueError.
+        raise InvalidJobError(
+            "body",
+            "body contains a number with more than 4300 digits; no job field takes such a number, "
+            "so send the value as a normal integer or leave the field out",
+        ) from None
+    except RecursionError:
+        raise InvalidJobError(
+            "body",
+            "body nests JSON arrays or objects too deeply to parse; flatten the message content "
+            "to the documented job format",
         ) from None
     if not isinstance(document, dict):
         raise InvalidJobError(
@@ -330,11 +343,34 @@ def parse_job(body: str, defaults: JobDefaults) -> Job:
             f"body is a JSON {_json_type(document)}; send a JSON object with 'job_id' and 'prompt' or 'messages'",
         )
 
+    _check_encodable(document)
     try:
         parsed = JobDocument.model_validate(document, context={"input_location": defaults.input_location})
     except ValidationError as error:
         raise _invalid_job_error(error, document) from None
     return _build_job(parsed, defaults)
+
+
+def _check_encodable(document: dict[str, Any]) -> None:
+    """Reject text that JSON allows but UTF-8 cannot encode (a lone surrogate escape such as \\ud800).
+
+    The request to Mantle is sent as UTF-8, so such a job would fail on every delivery.
+    """
+    for field_name, value in document.items():
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidJobError(
+                str(field_name) if field_name in JobDocument.model_fields else "body",
+                f"field '{field_name}' contains a lone UTF-16 surrogate escape (such as \\ud800), which is not valid "
+                "Unicode text; encode the text as UTF-8 before building the JSON",
+                job_id=document.get("job_id") if isinstance(document.get("job_id"), str) else None,
+            ) from None
+        except RecursionError:
+            raise InvalidJobError(
+                "body",
+                f"field '{field_name}' nests JSON too deeply; flatten it to the documented job format",
+            ) from None
 
 
 def _build_job(document: JobDocument, defaults: JobDefaults) -> Job:

@@ -184,9 +184,14 @@ class ApiKeyCache:
         seconds_left = secret.seconds_left(now)
         self._request_rotation_if_expiring(version_id, seconds_left)
         if not self._is_usable(secret, now):
+            validity = (
+                f"expired {-seconds_left:.0f} s ago"
+                if seconds_left <= 0
+                else f"expires in {seconds_left:.0f} s, less than KEY_REFRESH_MARGIN_SECONDS "
+                f"({self._refresh_margin.total_seconds():.0f} s)"
+            )
             raise ApiKeyUnavailableError(
-                f"the API key in secret {self._secret_arn} (version {version_id}) expires in {seconds_left:.0f} s, "
-                f"less than KEY_REFRESH_MARGIN_SECONDS ({self._refresh_margin.total_seconds():.0f} s). "
+                f"the API key in secret {self._secret_arn} (version {version_id}) {validity}. "
                 "Run a rotation (aws secretsmanager rotate-secret) and check the rotation schedule."
             )
 

@@ -15,6 +15,14 @@ CDK = REPO_ROOT / "node_modules" / ".bin" / "cdk"
 REGIONS = ("us-east-1", "us-east-2", "us-west-2", "eu-central-1")
 
 
+def shared_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a folder shared by all xdist workers of this run and by no other run."""
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist each worker gets basetemp/popen-gwN, whose parent belongs to this run alone. Without
+    # xdist the parent is shared with earlier runs, so the run's own basetemp is used.
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 def run_cdk_synth(output_dir: Path, *context: str) -> subprocess.CompletedProcess[str]:
     """Run the real CDK CLI; ``context`` items are ``key=value`` strings passed with ``-c``."""
     command = [str(CDK), "synth", "--quiet", "--output", str(output_dir)]
@@ -27,7 +35,7 @@ def run_cdk_synth(output_dir: Path, *context: str) -> subprocess.CompletedProces
 @pytest.fixture(scope="session")
 def cloud_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Synthesize the default configuration once, shared by all xdist workers of this run."""
-    shared_dir = tmp_path_factory.getbasetemp().parent
+    shared_dir = shared_temp_dir(tmp_path_factory)
     output_dir = shared_dir / "cdk.out"
     done_marker = shared_dir / "cdk.out.done"
     with open(shared_dir / "cdk.out.lock", "w") as lock:
@@ -54,7 +62,7 @@ LONG_TERM_KEY_REGION = "us-east-1"
 @pytest.fixture(scope="session")
 def long_term_key_template(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The template of one region with long_term_api_key on, synthesized once per run without bundling."""
-    shared_dir = tmp_path_factory.getbasetemp().parent
+    shared_dir = shared_temp_dir(tmp_path_factory)
     output_dir = shared_dir / "cdk.out.long-term-key"
     done_marker = shared_dir / "cdk.out.long-term-key.done"
     with open(shared_dir / "cdk.out.long-term-key.lock", "w") as lock:
@@ -104,7 +112,7 @@ PIPELINE_CONTEXT = (ALL_NAG_PACKS, f"account={PIPELINE_ACCOUNT}", f"pipeline={js
 
 def synthesize_once(tmp_path_factory: pytest.TempPathFactory, name: str, *context: str) -> Path:
     """Synthesize into a folder named ``name`` once per test run, shared by all xdist workers."""
-    shared_dir = tmp_path_factory.getbasetemp().parent
+    shared_dir = shared_temp_dir(tmp_path_factory)
     output_dir = shared_dir / name
     done_marker = shared_dir / f"{name}.done"
     with open(shared_dir / f"{name}.lock", "w") as lock:
@@ -135,12 +143,16 @@ JOB_INPUTS_CONTEXT = (
     "input_bucket_name=team-job-images",
     "allow_standard_tier_escalation=true",
     'reasoning_effort_by_model={"google.gemma-4-31b": "medium"}',
+    "alarm_email=ops@example.com",
+    "operator_trusted_principals=arn:aws:iam::111122223333:role/PlatformOps",
+    f'region_overrides={{"{JOB_INPUTS_REGION}": {{"worker_pool_size": 50}}}}',
     "bundling=false",
 )
 
 
 @pytest.fixture(scope="session")
 def job_inputs_template(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """One region with its own input bucket, tier escalation on and another reasoning default, synthesized once."""
+    """One region with non-default settings (own input bucket, tier escalation, alarm e-mail, operator
+    principals, a pool-size override), synthesized once."""
     output_dir = synthesize_once(tmp_path_factory, "cdk.out.job-inputs", *JOB_INPUTS_CONTEXT)
     return json.loads((output_dir / f"GemmaBatch-{JOB_INPUTS_REGION}.template.json").read_text())
