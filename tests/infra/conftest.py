@@ -156,3 +156,23 @@ def job_inputs_template(tmp_path_factory: pytest.TempPathFactory) -> dict:
     principals, a pool-size override), synthesized once."""
     output_dir = synthesize_once(tmp_path_factory, "cdk.out.job-inputs", *JOB_INPUTS_CONTEXT)
     return json.loads((output_dir / f"GemmaBatch-{JOB_INPUTS_REGION}.template.json").read_text())
+
+
+def ref_id(value: dict) -> str:
+    """Return the logical id behind a Ref or Fn::GetAtt."""
+    return value["Ref"] if "Ref" in value else value["Fn::GetAtt"][0]
+
+
+def actions_of(statement: dict) -> set[str]:
+    actions = statement["Action"]
+    return {actions} if isinstance(actions, str) else set(actions)
+
+
+def role_statements(template: dict, role_id: str) -> list[dict]:
+    """Return the statements of every AWS::IAM::Policy attached to the role ``role_id``."""
+    statements = []
+    for policy in resources_of_type(template, "AWS::IAM::Policy").values():
+        if any(role.get("Ref") == role_id for role in policy["Properties"]["Roles"]):
+            statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+

@@ -9,29 +9,12 @@ import pytest
 from stacks.key_alarms import KEY_METRICS
 from stacks.key_timing import KeyTiming
 from stacks.long_term_key import SERVICE_SPECIFIC_CREDENTIAL_ACTIONS
-from tests.infra.conftest import REGIONS, resources_of_type, single_resource
+from tests.infra.conftest import REGIONS, actions_of, ref_id, resources_of_type, role_statements, single_resource
 
 pytestmark = pytest.mark.xdist_group("synth")
 
 DEFAULT_TIMING = KeyTiming.short_term_mode(20)
 LONG_TERM_TIMING = KeyTiming.long_term_mode(30)
-
-
-def ref_id(value: dict) -> str:
-    return value["Ref"] if "Ref" in value else value["Fn::GetAtt"][0]
-
-
-def actions_of(statement: dict) -> set[str]:
-    actions = statement["Action"]
-    return {actions} if isinstance(actions, str) else set(actions)
-
-
-def role_statements(template: dict, role_id: str) -> list[dict]:
-    statements = []
-    for policy in resources_of_type(template, "AWS::IAM::Policy").values():
-        if any(role.get("Ref") == role_id for role in policy["Properties"]["Roles"]):
-            statements += policy["Properties"]["PolicyDocument"]["Statement"]
-    return statements
 
 
 def statements_with(template: dict, role_id: str, action: str) -> list[dict]:

@@ -6,37 +6,13 @@ import json
 
 import pytest
 
-from tests.infra.conftest import REGIONS, resources_of_type, single_resource
+from tests.infra.conftest import REGIONS, actions_of, ref_id, resources_of_type, role_statements, single_resource
 
 pytestmark = pytest.mark.xdist_group("synth")
 
 DEFAULT_FUNCTION_TIMEOUT = 300
 DEFAULT_BATCHING_WINDOW = 1
 DEFAULT_POOL_SIZE = 10
-
-
-def _ref_id(value: dict) -> str:
-    """Return the logical id behind a Ref or Fn::GetAtt."""
-    if "Ref" in value:
-        return value["Ref"]
-    return value["Fn::GetAtt"][0]
-
-
-def _statements(template: dict, logical_id: str) -> list[dict]:
-    return template["Resources"][logical_id]["Properties"]["PolicyDocument"]["Statement"]
-
-
-def _actions(statement: dict) -> set[str]:
-    actions = statement["Action"]
-    return {actions} if isinstance(actions, str) else set(actions)
-
-
-def _policies_of_role(template: dict, role_id: str) -> list[dict]:
-    statements = []
-    for policy in resources_of_type(template, "AWS::IAM::Policy").values():
-        if any(role.get("Ref") == role_id for role in policy["Properties"]["Roles"]):
-            statements += policy["Properties"]["PolicyDocument"]["Statement"]
-    return statements
 
 
 @pytest.mark.parametrize("region", REGIONS)
@@ -50,11 +26,11 @@ def test_job_queue_redrive_and_visibility(templates: dict, region: str) -> None:
     # THEN the job queue dead-letters after at least 5 receives and hides a message long enough
     redrive = queue["Properties"]["RedrivePolicy"]
     assert redrive["maxReceiveCount"] >= 5
-    assert _ref_id(redrive["deadLetterTargetArn"]) == dlq_id
+    assert ref_id(redrive["deadLetterTargetArn"]) == dlq_id
     assert queue["Properties"]["VisibilityTimeout"] >= 6 * DEFAULT_FUNCTION_TIMEOUT + DEFAULT_BATCHING_WINDOW
     # AND both queues are encrypted with the data key
-    assert _ref_id(queue["Properties"]["KmsMasterKeyId"]) == key_id
-    assert _ref_id(dlq["Properties"]["KmsMasterKeyId"]) == key_id
+    assert ref_id(queue["Properties"]["KmsMasterKeyId"]) == key_id
+    assert ref_id(dlq["Properties"]["KmsMasterKeyId"]) == key_id
     assert dlq["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
 
 
@@ -65,7 +41,7 @@ def test_queues_deny_insecure_transport(templates: dict, region: str) -> None:
     for policy in resources_of_type(template, "AWS::SQS::QueuePolicy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             if statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}:
-                denied_queues.update(_ref_id(queue) for queue in policy["Properties"]["Queues"])
+                denied_queues.update(ref_id(queue) for queue in policy["Properties"]["Queues"])
     assert denied_queues == set(resources_of_type(template, "AWS::SQS::Queue"))
 
 
@@ -77,8 +53,8 @@ def test_event_source_mapping(templates: dict, region: str) -> None:
     function_id, _ = single_resource(template, "AWS::Lambda::Function", "WorkerPoolWorker")
     properties = mapping["Properties"]
 
-    assert _ref_id(properties["EventSourceArn"]) == queue_id
-    assert _ref_id({"Ref": properties["FunctionName"]["Ref"]}) == function_id
+    assert ref_id(properties["EventSourceArn"]) == queue_id
+    assert ref_id({"Ref": properties["FunctionName"]["Ref"]}) == function_id
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert properties["ScalingConfig"] == {"MaximumConcurrency": DEFAULT_POOL_SIZE}
     assert 1 <= properties["BatchSize"] <= 10
@@ -103,7 +79,7 @@ def test_worker_function(templates: dict, region: str) -> None:
     assert environment["MODEL_ID"] == "google.gemma-4-26b-a4b"
     assert environment["METRICS_NAMESPACE"] == "GemmaBatch"
 
-    log_group_id = _ref_id({"Ref": properties["LoggingConfig"]["LogGroup"]["Ref"]})
+    log_group_id = ref_id({"Ref": properties["LoggingConfig"]["LogGroup"]["Ref"]})
     assert template["Resources"][log_group_id]["Properties"]["RetentionInDays"] == 30
 
 
@@ -133,7 +109,7 @@ def test_keys_rotate_and_topic_key_admits_cloudwatch_only(templates: dict, regio
     ]
     assert len(cloudwatch_statements) == 1
     statement = cloudwatch_statements[0]
-    assert _actions(statement) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    assert actions_of(statement) == {"kms:Decrypt", "kms:GenerateDataKey*"}
     assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
     # The data key's policy never names CloudWatch.
     assert "cloudwatch.amazonaws.com" not in json.dumps(data_key["Properties"]["KeyPolicy"])
@@ -148,10 +124,10 @@ def test_secret_encrypted_and_rotated(templates: dict, region: str) -> None:
     _, backstop = single_resource(template, "AWS::SecretsManager::RotationSchedule")
     _, frequent = single_resource(template, "AWS::Scheduler::Schedule", "ApiKeyFrequentRotation")
 
-    assert _ref_id(secret["Properties"]["KmsKeyId"]) == data_key_id
+    assert ref_id(secret["Properties"]["KmsKeyId"]) == data_key_id
     # Secrets Manager's own schedule is the 4-hour backstop.
     assert backstop["Properties"]["RotationRules"] == {"ScheduleExpression": "rate(4 hours)"}
-    assert _ref_id(backstop["Properties"]["RotationLambdaARN"]) == rotation_function_id
+    assert ref_id(backstop["Properties"]["RotationLambdaARN"]) == rotation_function_id
     assert backstop["Properties"]["RotateImmediatelyOnUpdate"] is True
     # The frequent schedule calls RotateSecret on this secret every 20 minutes.
     assert frequent["Properties"]["ScheduleExpression"] == "rate(20 minutes)"
@@ -172,7 +148,7 @@ def test_only_secrets_manager_of_this_account_invokes_rotation(templates: dict, 
     permissions = [
         permission["Properties"]
         for permission in resources_of_type(template, "AWS::Lambda::Permission").values()
-        if _ref_id(permission["Properties"]["FunctionName"]) == rotation_function_id
+        if ref_id(permission["Properties"]["FunctionName"]) == rotation_function_id
     ]
     assert permissions == [
         {
@@ -197,10 +173,10 @@ def test_key_issuer_role(templates: dict, region: str) -> None:
     assert len(trust) == 1
     assert trust[0]["Principal"] == {"AWS": {"Fn::GetAtt": [rotation_role_id, "Arn"]}}
     assert "Policies" not in role["Properties"]
-    assert _policies_of_role(template, role_id) == []
+    assert role_statements(template, role_id) == []
 
-    assume = [s for s in _policies_of_role(template, rotation_role_id) if "sts:AssumeRole" in _actions(s)]
-    assert [_ref_id(s["Resource"]) for s in assume] == [role_id]
+    assume = [s for s in role_statements(template, rotation_role_id) if "sts:AssumeRole" in actions_of(s)]
+    assert [ref_id(s["Resource"]) for s in assume] == [role_id]
 
 
 @pytest.mark.parametrize("region", REGIONS)
@@ -217,9 +193,9 @@ def test_worker_role_has_exactly_what_worker_uses(templates: dict, region: str) 
     template = templates[region]
     role_id, _ = single_resource(template, "AWS::IAM::Role", "WorkerPoolWorkerRole")
     actions = set()
-    for statement in _policies_of_role(template, role_id):
+    for statement in role_statements(template, role_id):
         assert statement["Effect"] == "Allow"
-        actions |= _actions(statement)
+        actions |= actions_of(statement)
     assert actions == {
         "logs:CreateLogStream",
         "logs:PutLogEvents",
@@ -248,10 +224,10 @@ def test_producer_policy(templates: dict, region: str) -> None:
     queue_id, _ = single_resource(template, "AWS::SQS::Queue", "WorkerPoolJobQueue")
     statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
 
-    assert _actions(statements["SubmitJobs"]) >= {"sqs:SendMessage"}
-    assert _ref_id(statements["SubmitJobs"]["Resource"]) == queue_id
-    assert _actions(statements["ReadResults"]) == {"s3:GetObject"}
-    assert _actions(statements["UseDataKey"]) == {"kms:GenerateDataKey", "kms:Decrypt"}
+    assert actions_of(statements["SubmitJobs"]) >= {"sqs:SendMessage"}
+    assert ref_id(statements["SubmitJobs"]["Resource"]) == queue_id
+    assert actions_of(statements["ReadResults"]) == {"s3:GetObject"}
+    assert actions_of(statements["UseDataKey"]) == {"kms:GenerateDataKey", "kms:Decrypt"}
 
 
 @pytest.mark.parametrize("region", REGIONS)
@@ -264,7 +240,7 @@ def test_results_bucket(templates: dict, region: str) -> None:
     encryption = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
     assert encryption["BucketKeyEnabled"] is True
     assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
-    assert _ref_id(encryption["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]) == data_key_id
+    assert ref_id(encryption["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]) == data_key_id
     assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
     assert properties["PublicAccessBlockConfiguration"] == {
         "BlockPublicAcls": True,
@@ -277,7 +253,7 @@ def test_results_bucket(templates: dict, region: str) -> None:
     assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 7}
 
     bucket_policies = [
-        p for p in resources_of_type(template, "AWS::S3::BucketPolicy").values() if _ref_id(p["Properties"]["Bucket"]) == bucket_id
+        p for p in resources_of_type(template, "AWS::S3::BucketPolicy").values() if ref_id(p["Properties"]["Bucket"]) == bucket_id
     ]
     assert any(
         s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -291,7 +267,7 @@ def test_alarm_topic_encrypted_and_tls_only(templates: dict, region: str) -> Non
     template = templates[region]
     topic_id, topic = single_resource(template, "AWS::SNS::Topic")
     topic_key_id, _ = single_resource(template, "AWS::KMS::Key", "EncryptionAlarmTopicKey")
-    assert _ref_id(topic["Properties"]["KmsMasterKeyId"]) == topic_key_id
+    assert ref_id(topic["Properties"]["KmsMasterKeyId"]) == topic_key_id
     _, topic_policy = single_resource(template, "AWS::SNS::TopicPolicy")
     assert any(
         s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -364,11 +340,11 @@ def test_rotation_role_touches_only_its_secret_and_key(templates: dict, region: 
     role_id, _ = single_resource(template, "AWS::IAM::Role", "ApiKeyRotationFunctionRole")
     secret_id, _ = single_resource(template, "AWS::SecretsManager::Secret")
     data_key_id, _ = single_resource(template, "AWS::KMS::Key", "EncryptionDataKey")
-    statements = _policies_of_role(template, role_id)
+    statements = role_statements(template, role_id)
 
-    secret_statements = [s for s in statements if any(a.startswith("secretsmanager:") for a in _actions(s))]
+    secret_statements = [s for s in statements if any(a.startswith("secretsmanager:") for a in actions_of(s))]
     assert len(secret_statements) == 1
-    assert _actions(secret_statements[0]) == {
+    assert actions_of(secret_statements[0]) == {
         "secretsmanager:DescribeSecret",
         "secretsmanager:GetSecretValue",
         "secretsmanager:ListSecretVersionIds",
@@ -377,13 +353,13 @@ def test_rotation_role_touches_only_its_secret_and_key(templates: dict, region: 
     }
     assert secret_statements[0]["Resource"] == {"Ref": secret_id}
 
-    key_statements = [s for s in statements if any(a.startswith("kms:") for a in _actions(s))]
+    key_statements = [s for s in statements if any(a.startswith("kms:") for a in actions_of(s))]
     assert len(key_statements) == 1
-    assert _actions(key_statements[0]) == {"kms:Decrypt", "kms:GenerateDataKey"}
-    assert _ref_id(key_statements[0]["Resource"]) == data_key_id
+    assert actions_of(key_statements[0]) == {"kms:Decrypt", "kms:GenerateDataKey"}
+    assert ref_id(key_statements[0]["Resource"]) == data_key_id
     assert key_statements[0]["Condition"] == {
         "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}
     }
 
-    other_actions = set().union(*(_actions(s) for s in statements)) - _actions(secret_statements[0]) - _actions(key_statements[0])
+    other_actions = set().union(*(actions_of(s) for s in statements)) - actions_of(secret_statements[0]) - actions_of(key_statements[0])
     assert other_actions == {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords", "sts:AssumeRole"}
