@@ -88,10 +88,29 @@ def _get_runtime() -> tuple[Settings, JobProcessor]:
         return _runtime
 
 
+class LazyClient:
+    """A boto3 client built on the first attribute access, once, even when threads race for it."""
+
+    def __init__(self, session: boto3.session.Session, service_name: str) -> None:
+        self._session = session
+        self._service_name = service_name
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._session.client(self._service_name)
+        return getattr(self._client, name)
+
+
 def _build_runtime(settings: Settings, clock: Clock) -> tuple[Settings, JobProcessor]:
     # boto3 clients are thread-safe and resolve their endpoint from the environment (AWS_ENDPOINT_URL in tests).
     session = boto3.session.Session()
-    s3_client = session.client("s3")
+    # S3 is needed only after the first model request and SQS only to defer a job, so their
+    # clients are built on first use and stay out of the cold start's path to the first request.
+    s3_client = LazyClient(session, "s3")
     processor = JobProcessor(
         settings,
         key_cache=ApiKeyCache(
@@ -103,7 +122,7 @@ def _build_runtime(settings: Settings, clock: Clock) -> tuple[Settings, JobProce
         store=ResultStore(s3_client, settings.results_bucket),
         job_state=JobStateStore(session.client("dynamodb"), settings.job_state_table, settings.job_state_ttl_seconds),
         images=ImageLoader(s3_client),
-        sqs_client=session.client("sqs"),
+        sqs_client=LazyClient(session, "sqs"),
         clock=clock,
     )
     return settings, processor
