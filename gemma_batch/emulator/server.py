@@ -98,6 +98,13 @@ class MantleEmulator:
         """Clear the faults, the request counters, the prompt cache and the token quota."""
         self.service.reset()
 
+    def restore_defaults(self) -> None:
+        """Reset, and also return to real time, drop the session expiries and echo ``service_tier`` again."""
+        self.reset()
+        self.clock.use_real_time()
+        self.service.clear_session_expiries()
+        self.echo_service_tier = True
+
     @property
     def root_url(self) -> str:
         if self._server is None:

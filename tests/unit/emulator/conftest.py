@@ -59,10 +59,7 @@ def running_emulator() -> Iterator[MantleEmulator]:
 @pytest.fixture()
 def emulator(running_emulator: MantleEmulator) -> Iterator[MantleEmulator]:
     """The session's emulator with no faults, zeroed counters, real time and no session expiries."""
-    running_emulator.reset()
-    running_emulator.clock.use_real_time()
-    running_emulator.service.clear_session_expiries()
-    running_emulator.echo_service_tier = True
+    running_emulator.restore_defaults()
     yield running_emulator
     running_emulator.reset()
 
