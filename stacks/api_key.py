@@ -103,7 +103,7 @@ class ApiKey(Construct):
 
     def _create_key_issuer_role(self) -> iam.Role:
         # The key carries the permissions of the identity that signed it, so this role has the
-        # inference permissions and nothing else; only the rotation function may assume it.
+        # inference permissions and nothing else. Only the rotation function may assume it.
         role = iam.Role(
             self,
             "KeyIssuerRole",

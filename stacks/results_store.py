@@ -1,4 +1,4 @@
-"""Where results land: the results bucket and its access-log bucket."""
+"""Result storage: the results bucket and its access-log bucket."""
 
 from __future__ import annotations
 

@@ -101,7 +101,7 @@ def _exists(s3: Any, bucket: str, key: str) -> bool:
 
 
 def _failure_reason(record: dict[str, Any]) -> str:
-    # Failure records name the cause in "error" (failed) or "reason" (invalid); neither holds prompt text.
+    # Failure records name the cause in "error" (failed) or "reason" (invalid). Neither contains prompt text.
     return str(record.get("error") or record.get("reason") or "no reason recorded")
 
 

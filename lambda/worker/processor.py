@@ -571,7 +571,7 @@ class JobProcessor:
         delay = min(SQS_MAX_VISIBILITY_SECONDS, max(1, math.ceil(wait_seconds) + 1))
         self._change_visibility(job_id, delivery, record, delay)
         logger.info(
-            "job %s (message %s, receive %d): another delivery holds the job's lock; message returns in %d s",
+            "job %s (message %s, receive %d): another delivery has the job's lock, so the message returns in %d s",
             job_id,
             delivery.message_id,
             delivery.receive_count,

@@ -1,4 +1,4 @@
-"""What a project rule is, and the CloudFormation lookups the rules share."""
+"""The base of the project rules, and the CloudFormation lookups they share."""
 
 from __future__ import annotations
 
